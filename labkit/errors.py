@@ -1,0 +1,106 @@
+"""Every error labkit raises, in one tree.
+
+    LabError
+    ├── ServiceError                 a service of the stack misbehaved
+    │   ├── ServiceStartError        it exited or failed during start-up
+    │   ├── ServiceNotReady          its health check did not pass in time
+    │   ├── BinaryNotFound           its executable is not installed
+    │   └── PortInUse                its port is taken by another process
+    ├── ProvisionError               installing a binary or the model failed
+    ├── LabNotRunning                no running lab was found
+    ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
+    │   ├── QueryHTTPError           the server answered with an error (.url, .status, .body)
+    │   └── QueryParseError          the server could not parse the query
+    └── NotebookError                running a notebook failed
+        └── NotebookExecutionError   a cell raised (.cell_index)
+
+Catch ``LabError`` to handle anything labkit raises.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BinaryNotFound",
+    "LabError",
+    "LabNotRunning",
+    "NotebookError",
+    "NotebookExecutionError",
+    "PortInUse",
+    "ProvisionError",
+    "QueryError",
+    "QueryHTTPError",
+    "QueryParseError",
+    "ServiceError",
+    "ServiceNotReady",
+    "ServiceStartError",
+]
+
+
+class LabError(Exception):
+    """Base of every labkit error."""
+
+
+class ServiceError(LabError):
+    """A service of the stack misbehaved; ``.service`` names it."""
+
+    def __init__(self, message: str, *, service: str = "") -> None:
+        super().__init__(message)
+        self.service = service
+
+
+class ServiceStartError(ServiceError):
+    """The service exited or failed while starting."""
+
+
+class ServiceNotReady(ServiceError):
+    """The service's health check did not pass in time."""
+
+
+class BinaryNotFound(ServiceError):
+    """The service's executable is not installed."""
+
+
+class PortInUse(ServiceError):
+    """Another process holds the service's port."""
+
+    def __init__(self, message: str, *, service: str = "", port: int = 0) -> None:
+        super().__init__(message, service=service)
+        self.port = port
+
+
+class ProvisionError(LabError):
+    """Installing a binary or generating the model failed."""
+
+
+class LabNotRunning(LabError):
+    """No running lab was found (no state file and no LABKIT_*_URL variables)."""
+
+
+class QueryError(LabError):
+    """A query failed."""
+
+
+class QueryHTTPError(QueryError):
+    """The server answered with an HTTP error."""
+
+    def __init__(self, message: str, *, url: str = "", status: int = 0, body: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.body = body
+
+
+class QueryParseError(QueryHTTPError):
+    """The server rejected the query as malformed (PromQL or LogQL syntax)."""
+
+
+class NotebookError(LabError):
+    """Running a notebook failed."""
+
+
+class NotebookExecutionError(NotebookError):
+    """A cell of the notebook raised; ``.cell_index`` is its position."""
+
+    def __init__(self, message: str, *, cell_index: int = -1) -> None:
+        super().__init__(message)
+        self.cell_index = cell_index
