@@ -1,0 +1,172 @@
+"""The two HTTP faces of the stand-in: the OTLP/HTTP receiver and the Jaeger query API.
+
+Query responses use Jaeger's envelope ``{"data","total","limit","offset","errors"}``;
+errors are sent as Jaeger's Go ``http.Error`` sends them (text/plain, JSON body).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import otlp
+from .model import jaeger_trace_id, rows_from_request
+from .search import QueryParamError, canonical_trace_id, parse_go_duration, parse_trace_query
+from .store import Store
+
+__all__ = ["create_otlp_app", "create_query_app", "render_trace"]
+
+
+def _envelope(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
+def _json(doc: Any) -> Response:
+    return Response(json.dumps(doc, separators=(",", ":")), media_type="application/json")
+
+
+def _raw_json(text: str) -> Response:
+    return Response(text, media_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    body = json.dumps(_envelope(None, errors=[{"code": status, "msg": message}]), separators=(",", ":"))
+    return Response(body + "\n", status_code=status, media_type="text/plain",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
+def render_trace(trace_id: str, spans: list[tuple[str, str]]) -> str:
+    """One trace as Jaeger JSON text, from stored (span JSON, process JSON) pairs."""
+    keys: dict[str, str] = {}
+    parts = []
+    for span_json, process in spans:
+        key = keys.get(process)
+        if key is None:
+            key = keys[process] = f"p{len(keys) + 1}"
+        # The stored span ends in "}": splice in the per-trace fields in Jaeger's order.
+        parts.append(f'{span_json[:-1]},"processID":"{key}","warnings":null}}')
+    processes = ",".join(f'"{key}":{process}' for process, key in keys.items())
+    return (f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(parts)}],'
+            f'"processes":{{{processes}}},"warnings":null}}')
+
+
+def _traces_envelope(traces: dict[str, list[tuple[str, str]]], errors: list[dict[str, Any]] | None) -> str:
+    data = ",".join(render_trace(t, spans) for t, spans in traces.items())
+    err = json.dumps(errors, separators=(",", ":")) if errors else "null"
+    return f'{{"data":[{data}],"total":0,"limit":0,"offset":0,"errors":{err}}}'
+
+
+def create_query_app(store: Store) -> Starlette:
+    """The Jaeger query HTTP API (``/api/...``) over ``store``; ``/`` answers 200 for health checks."""
+
+    def params(request: Request) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            out.setdefault(key, []).append(value)
+        return out
+
+    def health(request: Request) -> Response:
+        return _json({"status": "Server available", "traces": store.trace_count()})
+
+    def services(request: Request) -> Response:
+        names = store.services()
+        return _json(_envelope(names, total=len(names)))
+
+    def service_operations(request: Request) -> Response:
+        names = sorted({name for name, _ in store.operations(request.path_params["service"])})
+        return _json(_envelope(names, total=len(names)))
+
+    def operations(request: Request) -> Response:
+        service = request.query_params.get("service", "")
+        if not service:
+            return _error(400, "parameter 'service' is required")
+        ops = store.operations(service, request.query_params.get("spanKind", ""))
+        return _json(_envelope([{"name": n, "spanKind": k} for n, k in ops], total=len(ops)))
+
+    def search(request: Request) -> Response:
+        try:
+            query, trace_ids = parse_trace_query(params(request))
+        except QueryParamError as exc:
+            return _error(400, str(exc))
+        errors = None
+        if query is not None:
+            trace_ids = store.find_trace_ids(query)
+        traces = store.spans_of(trace_ids)
+        if query is None:
+            missing = [t for t in trace_ids if t not in traces]
+            errors = [{"msg": "trace not found", "traceID": jaeger_trace_id(t)} for t in missing] or None
+        return _raw_json(_traces_envelope(traces, errors))
+
+    def get_trace(request: Request) -> Response:
+        try:
+            trace_id = canonical_trace_id(request.path_params["trace_id"])
+        except QueryParamError as exc:
+            return _error(400, str(exc))
+        traces = store.spans_of([trace_id])
+        if not traces:
+            return _error(404, "trace not found")
+        return _raw_json(_traces_envelope(traces, None))
+
+    def dependencies(request: Request) -> Response:
+        q = request.query_params
+        try:
+            end_ms = int(q.get("endTs", ""))
+        except ValueError:
+            return _error(400, f'unable to parse endTs: strconv.ParseInt: parsing "{q.get("endTs", "")}": invalid syntax')
+        lookback_ms = 24 * 3600 * 1000  # Jaeger's defaultDependencyLookbackDuration
+        if q.get("lookback"):
+            try:
+                lookback_ms = parse_go_duration(q["lookback"] + "ms") // 1_000_000
+            except QueryParamError as exc:
+                return _error(400, f"unable to parse lookback: {exc}")
+        service = q.get("service", "")
+        links = [
+            {"parent": p, "child": c, "callCount": n}
+            for p, c, n in store.dependencies((end_ms - lookback_ms) * 1000, end_ms * 1000)
+            if not service or service in (p, c)
+        ]
+        return _json(_envelope(links))
+
+    routes = [
+        Route("/", health),
+        Route("/health", health),
+        Route("/api/services", services),
+        Route("/api/services/{service:path}/operations", service_operations),
+        Route("/api/operations", operations),
+        Route("/api/traces", search),
+        Route("/api/traces/{trace_id}", get_trace),
+        Route("/api/dependencies", dependencies),
+    ]
+    return Starlette(routes=routes)
+
+
+def create_otlp_app(store: Store) -> Starlette:
+    """The OTLP/HTTP trace receiver (``POST /v1/traces``) writing into ``store``."""
+
+    async def export(request: Request) -> Response:
+        kind = otlp.media_type(request.headers.get("content-type"))
+        if kind is None:
+            message = (f"unsupported Content-Type {request.headers.get('content-type')!r}: "
+                       f"send {otlp.PROTOBUF} or {otlp.JSON}")
+            return Response(otlp.encode_status(otlp.JSON, message), status_code=415, media_type=otlp.JSON)
+        body = await request.body()
+        try:
+            # Decoding, translating and the committed write run off the event loop.
+            await run_in_threadpool(ingest, body, kind, request.headers.get("content-encoding"))
+        except otlp.OTLPDecodeError as exc:
+            return Response(otlp.encode_status(kind, str(exc)), status_code=400, media_type=kind)
+        return Response(otlp.encode_response(kind), media_type=kind)
+
+    def ingest(body: bytes, kind: str, encoding: str | None) -> None:
+        store.write(rows_from_request(otlp.decode_request(body, kind, encoding)))
+
+    def health(request: Request) -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    return Starlette(routes=[Route("/v1/traces", export, methods=["POST"]), Route("/", health)])

@@ -1,0 +1,155 @@
+"""Parse Jaeger's ``/api/traces`` query string and match tags, the way Jaeger's query service does."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .store import TraceQuery
+
+__all__ = [
+    "QueryParamError",
+    "canonical_trace_id",
+    "parse_go_duration",
+    "parse_trace_query",
+    "span_matches_tags",
+]
+
+DEFAULT_LIMIT = 100  # Jaeger's defaultQueryLimit
+DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLookbackDuration
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
+             "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+class QueryParamError(ValueError):
+    """A query parameter could not be parsed; the message is what Jaeger's 400 would say."""
+
+
+def parse_go_duration(text: str) -> int:
+    """A Go duration string (``1.2s``, ``500ms``, ``1h30m``) in nanoseconds."""
+    s = text.strip()
+    sign = -1 if s.startswith("-") else 1
+    body = s.lstrip("+-")
+    if body == "0":
+        return 0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _PART.match(body, pos)
+        if m is None:
+            raise QueryParamError(f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)')
+        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
+        pos = m.end()
+    if pos == 0:
+        raise QueryParamError(f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)')
+    return sign * int(total)
+
+
+def canonical_trace_id(text: str) -> str:
+    """A trace id as 32 lowercase hex digits; Jaeger accepts 1 to 32 digits."""
+    t = text.strip().lower()
+    if not t or len(t) > 32 or re.fullmatch(r"[0-9a-f]+", t) is None:
+        raise QueryParamError(
+            f"cannot parse traceID {text!r}: it must be 1 to 32 hexadecimal digits"
+        )
+    return t.rjust(32, "0")
+
+
+def _int_param(params: Mapping[str, Sequence[str]], name: str) -> int | None:
+    values = params.get(name) or []
+    if not values or values[0] == "":
+        return None
+    try:
+        return int(values[0])
+    except ValueError:
+        raise QueryParamError(f'strconv.ParseInt: parsing "{values[0]}": invalid syntax ({name})') from None
+
+
+def _duration_us(params: Mapping[str, Sequence[str]], name: str) -> int:
+    values = params.get(name) or []
+    if not values or values[0] == "":
+        return 0
+    try:
+        return parse_go_duration(values[0]) // 1000
+    except QueryParamError as exc:
+        raise QueryParamError(f"cannot parse {name}: {exc}") from None
+
+
+def _tags(params: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for tag in params.get("tag", []):
+        key, sep, value = tag.partition(":")
+        if not sep:
+            raise QueryParamError(f"malformed 'tag' parameter, expecting key:value, received: {tag}")
+        tags[key] = value
+    for raw in params.get("tags", []):
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise QueryParamError(f"malformed 'tags' parameter, cannot unmarshal JSON: {exc}") from None
+        if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+            raise QueryParamError(
+                "malformed 'tags' parameter, cannot unmarshal JSON: expected an object of strings, "
+                'e.g. {"http.status_code":"500"}'
+            )
+        tags.update(doc)
+    return tags
+
+
+def parse_trace_query(params: Mapping[str, Sequence[str]], now_us: int | None = None) -> tuple[TraceQuery | None, list[str]]:
+    """(search query, trace ids): Jaeger answers explicit ``traceID`` params instead of searching."""
+    now_us = int(time.time() * 1_000_000) if now_us is None else now_us
+    trace_ids = [canonical_trace_id(t) for t in params.get("traceID", [])]
+    service = (params.get("service") or [""])[0]
+    end_us = _int_param(params, "end")
+    end_us = now_us if end_us is None else end_us
+    start_us = _int_param(params, "start")
+    if start_us is None:
+        # Jaeger ignores `lookback` (the UI turns it into `start`); honouring it here is harmless.
+        lookback = (params.get("lookback") or [""])[0]
+        span = DEFAULT_LOOKBACK_US
+        if lookback and lookback != "custom":
+            span = parse_go_duration(lookback) // 1000
+        start_us = end_us - span
+    limit = _int_param(params, "limit")
+    min_d, max_d = _duration_us(params, "minDuration"), _duration_us(params, "maxDuration")
+    tags = _tags(params)
+    if not trace_ids and not service:
+        raise QueryParamError("parameter 'service' is required")
+    if min_d and max_d and max_d < min_d:
+        raise QueryParamError("'maxDuration' should be greater than 'minDuration'")
+    if trace_ids:
+        return None, trace_ids
+    query = TraceQuery(
+        service=service, start_us=start_us, end_us=end_us,
+        operation=(params.get("operation") or [""])[0], tags=tags,
+        min_duration_us=min_d, max_duration_us=max_d,
+        limit=limit if limit and limit > 0 else DEFAULT_LIMIT,
+    )
+    return query, []
+
+
+def _as_string(tag: Mapping[str, Any]) -> str:
+    """A tag value as Jaeger's KeyValue.AsString prints it."""
+    value = tag.get("value")
+    if tag.get("type") == "bool":
+        return "true" if value else "false"
+    if tag.get("type") == "float64" and isinstance(value, float):
+        return format(value, ".10g")
+    return str(value)
+
+
+def span_matches_tags(span_json: str, process_json: str, wanted: Mapping[str, str]) -> bool:
+    """True when every wanted key:value is among the span's tags, its process tags or its log fields."""
+    span = json.loads(span_json)
+    have: dict[str, set[str]] = {}
+    sources = [span["tags"], json.loads(process_json)["tags"]]
+    sources += [log["fields"] for log in span["logs"]]
+    for tags in sources:
+        for tag in tags:
+            have.setdefault(tag["key"], set()).add(_as_string(tag))
+    return all(value in have.get(key, ()) for key, value in wanted.items())
