@@ -108,13 +108,16 @@ def _vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens, types, [f"{a} {b}" for a, b in merges]
 
 
-def _weights(rng: np.random.Generator, n_vocab: int, special: list[int]) -> dict[str, np.ndarray]:
+def _weights(
+    rng: np.random.Generator, n_vocab: int, suppressed: list[int]
+) -> dict[str, np.ndarray]:
     """Random llama weights (numpy shape is out x in) with one guard dimension.
 
     Dimension 0 of the residual stream is held at 1.0: every embedding has 1.0 there and no
-    layer writes to it. The output rows of the control tokens get -30 in that column, so the
-    model never samples end-of-turn and every request generates exactly ``max_tokens`` tokens:
-    predictable load for the lab.
+    layer writes to it. The output rows of ``suppressed`` tokens get -30 in that column, so
+    the model never samples them: no end-of-turn (every request generates exactly
+    ``max_tokens`` tokens, predictable load for the lab) and no control or non-ASCII bytes
+    (its nonsense is printable text).
     """
 
     def mat(rows: int, cols: int, scale: float) -> np.ndarray:
@@ -124,7 +127,7 @@ def _weights(rng: np.random.Generator, n_vocab: int, special: list[int]) -> dict
     embd[:, 0] = 1.0
     output = mat(n_vocab, N_EMBD, 1.0)
     output[:, 0] = 0.0
-    output[special, 0] = -30.0
+    output[suppressed, 0] = -30.0
     tensors = {
         "token_embd.weight": embd,
         "output_norm.weight": np.ones(N_EMBD, dtype=np.float32),
@@ -162,6 +165,8 @@ def generate_tiny_model(path: Path, *, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tokens, types, merges = _vocabulary()
     special = [tokens.index(t) for t in SPECIAL_TOKENS]
+    # Byte tokens sit at ids 0-255 in byte order; keep printable ASCII and newline sampleable.
+    unprintable = [b for b in range(256) if not (32 <= b < 127 or b == 10)]
     rng = np.random.default_rng(seed)
 
     tmp = path.with_name(f".{path.name}.tmp")
@@ -186,7 +191,7 @@ def generate_tiny_model(path: Path, *, seed: int = 0) -> Path:
     writer.add_eos_token_id(special[2])  # <|im_end|> ends a chat turn
     writer.add_add_bos_token(False)
     writer.add_chat_template(CHAT_TEMPLATE)
-    for name, array in _weights(rng, len(tokens), special).items():
+    for name, array in _weights(rng, len(tokens), special + unprintable).items():
         writer.add_tensor(name, array)
     try:
         writer.write_header_to_file()
