@@ -55,8 +55,12 @@ def _subprocess_runner(cmd: Sequence[str], cwd: Path | None, on_line: Callable[[
     """Run ``cmd`` with stdout and stderr merged, streaming lines as they come."""
     try:
         proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace",
+            list(cmd),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
         )
     except FileNotFoundError as exc:
         raise ProvisionError(f"cannot run {cmd[0]}: {exc}") from exc
@@ -89,7 +93,7 @@ class _Build:
                 self.last_decile = decile
                 self.progress(f"building llama-server: {match.group(1)}%")
 
-    def run(self, step: str, cmd: Sequence[str], cwd: Path | None = None) -> None:
+    def run(self, step: str, cmd: Sequence[str | Path], cwd: Path | None = None) -> None:
         with self.log.open("a", encoding="utf-8") as self.out:
             self.out.write(f"$ {' '.join(map(str, cmd))}\n")
             code = self.runner([str(c) for c in cmd], cwd, self._on_line)
@@ -140,17 +144,37 @@ def build_llama_server(
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp_name:
         tmp = Path(tmp_name)
         progress(f"downloading the llama-cpp-python {version} sdist from PyPI (log: {log})")
-        build.run("downloading the sdist", [
-            sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-            f"llama-cpp-python=={version}", "-d", tmp / "sdist",
-        ])
+        build.run(
+            "downloading the sdist",
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"llama-cpp-python=={version}",
+                "-d",
+                tmp / "sdist",
+            ],
+        )
         source = _unpack_sdist(tmp / "sdist", tmp / "src")
         progress("configuring llama.cpp with cmake")
         build.run("configuring", ["cmake", "-S", source, "-B", tmp / "build", *CMAKE_FLAGS])
         progress(f"building llama-server with {jobs} jobs (about 8 minutes on 2 cores)")
-        build.run("compiling", [
-            "cmake", "--build", tmp / "build", "--target", "llama-server", "-j", str(jobs),
-        ])
+        build.run(
+            "compiling",
+            [
+                "cmake",
+                "--build",
+                tmp / "build",
+                "--target",
+                "llama-server",
+                "-j",
+                str(jobs),
+            ],
+        )
         built = tmp / "build" / "bin" / "llama-server"
         if not built.is_file():
             raise ProvisionError(f"the build finished but {built} is missing. Full log: {log}")

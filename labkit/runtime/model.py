@@ -9,6 +9,7 @@ learnt from a fixed English sample, and the ChatML control tokens. The chat temp
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -73,7 +74,7 @@ def _learn_merges(text: str, n_merges: int) -> list[tuple[str, str]]:
     for _ in range(n_merges):
         pairs: Counter[tuple[str, str]] = Counter()
         for word, count in words.items():
-            for pair in zip(word, word[1:]):
+            for pair in itertools.pairwise(word):
                 pairs[pair] += count
         if not pairs:
             break

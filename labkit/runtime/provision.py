@@ -44,11 +44,21 @@ BINARIES: dict[str, Binary] = {
         # 3.5 is Prometheus's long-term-support release line.
         Binary("prometheus", "prometheus", "3.5.0", "prometheus", "prometheus"),
         Binary("promtool", "prometheus", "3.5.0", "prometheus", "promtool"),
-        Binary("alertmanager", "alertmanager", "0.28.1", "prometheus-alertmanager",
-               "prometheus-alertmanager"),
+        Binary(
+            "alertmanager",
+            "alertmanager",
+            "0.28.1",
+            "prometheus-alertmanager",
+            "prometheus-alertmanager",
+        ),
         Binary("amtool", "alertmanager", "0.28.1", "prometheus-alertmanager", "amtool"),
-        Binary("node_exporter", "node_exporter", "1.9.1", "prometheus-node-exporter",
-               "prometheus-node-exporter"),
+        Binary(
+            "node_exporter",
+            "node_exporter",
+            "1.9.1",
+            "prometheus-node-exporter",
+            "prometheus-node-exporter",
+        ),
     )
 }
 
@@ -78,8 +88,15 @@ def _platform_tag() -> str:
     """Return the release's os-arch suffix, e.g. ``linux-amd64``."""
     system = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
     machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-            "armv7l": "armv7", "ppc64le": "ppc64le", "s390x": "s390x"}.get(machine)
+    arch = {
+        "x86_64": "amd64",
+        "amd64": "amd64",
+        "aarch64": "arm64",
+        "arm64": "arm64",
+        "armv7l": "armv7",
+        "ppc64le": "ppc64le",
+        "s390x": "s390x",
+    }.get(machine)
     if system is None or arch is None:
         raise ProvisionError(
             f"no prebuilt release for {sys.platform}/{platform.machine()}: "
@@ -143,8 +160,9 @@ def _download(spec: Binary, fetch: Fetch, progress: Callable[[str], object]) -> 
         unpacked = Path(tmp) / "unpacked"
         try:
             with tarfile.open(archive) as tar:
-                members = [m for m in tar.getmembers()
-                           if m.isfile() and Path(m.name).name in wanted]
+                members = [
+                    m for m in tar.getmembers() if m.isfile() and Path(m.name).name in wanted
+                ]
                 tar.extractall(unpacked, members=members, filter="data")
         except (tarfile.TarError, OSError) as exc:
             raise ProvisionError(f"cannot unpack {tarball}: {exc}") from exc
@@ -152,13 +170,20 @@ def _download(spec: Binary, fetch: Fetch, progress: Callable[[str], object]) -> 
             src = unpacked / member.name
             src.chmod(0o755)
             src.replace(target / src.name)  # rename within one filesystem: atomic
-        progress(f"installed {', '.join(sorted(Path(m.name).name for m in members))} "
-                 f"{spec.version} into {target}")
+        progress(
+            f"installed {', '.join(sorted(Path(m.name).name for m in members))} "
+            f"{spec.version} into {target}"
+        )
 
 
 def _can_use_apt() -> bool:
-    return (sys.platform == "linux" and hasattr(os, "geteuid") and os.geteuid() == 0
-            and Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None)
+    return (
+        sys.platform == "linux"
+        and hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and Path("/etc/debian_version").exists()
+        and shutil.which("apt-get") is not None
+    )
 
 
 def _apt_install(package: str, progress: Callable[[str], object]) -> None:
@@ -173,7 +198,9 @@ def _apt_install(package: str, progress: Callable[[str], object]) -> None:
         result = subprocess.run(
             ["apt-get", "install", "-y", "--no-install-recommends", package],
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     finally:
         if created:

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,8 +30,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model = generate_tiny_model(folder / "tiny.gguf", seed=0)
     port = _free_port()
     log = folder / "llama-server.log"
-    args = [str(ensure_llama_server()), "-m", str(model), "--host", "127.0.0.1",
-            "--port", str(port), "--metrics", "--parallel", "4", "-c", "2048"]
+    args = [
+        str(ensure_llama_server()),
+        "-m",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics",
+        "--parallel",
+        "4",
+        "-c",
+        "2048",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -47,8 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"llama-server not healthy after {HEALTH_WAIT_S}s:\n"
-                            f"{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"llama-server not healthy after {HEALTH_WAIT_S}s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.1)
         yield url
     finally:
@@ -61,8 +73,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _chat(url: str, **extra: object) -> httpx.Response:
-    body = {"messages": [{"role": "user", "content": "How is the p99 latency today?"}],
-            "max_tokens": 16, **extra}
+    body = {
+        "messages": [{"role": "user", "content": "How is the p99 latency today?"}],
+        "max_tokens": 16,
+        **extra,
+    }
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
 
 
@@ -85,7 +100,7 @@ def test_streaming_sends_sse_chunks(server: str) -> None:
     with httpx.stream("POST", f"{server}/v1/chat/completions", json=body, timeout=60) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
-        events = [line[len("data: "):] for line in resp.iter_lines() if line.startswith("data: ")]
+        events = [line[len("data: ") :] for line in resp.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
@@ -106,7 +121,10 @@ def test_metrics_count_predicted_tokens(server: str) -> None:
     """After a request, /metrics reports llamacpp:tokens_predicted_total above zero."""
     assert _chat(server).status_code == 200
     metrics = httpx.get(f"{server}/metrics", timeout=10).text
-    values = {line.split()[0]: float(line.split()[1])
-              for line in metrics.splitlines() if line.startswith("llamacpp:")}
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("llamacpp:")
+    }
     assert values["llamacpp:tokens_predicted_total"] >= 16
     assert values["llamacpp:prompt_tokens_total"] > 0

@@ -49,7 +49,9 @@ def _fake_fetch(name: str, tarball: bytes, *, digest: str | None = None):
     """A fetch that serves one release's tarball and sha256sums.txt, recording each URL."""
     url = release_url(name)
     filename = url.rsplit("/", 1)[1]
-    sums = f"{'0' * 64}  other.tar.gz\n{digest or hashlib.sha256(tarball).hexdigest()}  {filename}\n"
+    sums = (
+        f"{'0' * 64}  other.tar.gz\n{digest or hashlib.sha256(tarball).hexdigest()}  {filename}\n"
+    )
     served = {url: tarball, release_url(name, "sha256sums.txt"): sums.encode()}
     calls: list[str] = []
 
@@ -97,7 +99,9 @@ def test_find_binary_missing_returns_none() -> None:
 def test_download_verifies_and_unpacks_every_binary(isolated: Path) -> None:
     """A verified release installs all its binaries (prometheus and promtool) into the cache."""
     spec = BINARIES["prometheus"]
-    fetch = _fake_fetch("prometheus", _release("prometheus", spec.version, ["prometheus", "promtool"]))
+    fetch = _fake_fetch(
+        "prometheus", _release("prometheus", spec.version, ["prometheus", "promtool"])
+    )
     messages: list[str] = []
     path = ensure_binary("prometheus", allow_apt=False, fetch=fetch, progress=messages.append)
     bin_dir = isolated / "cache" / "bin"
@@ -114,7 +118,8 @@ def test_checksum_mismatch_installs_nothing(isolated: Path) -> None:
     """A tarball whose digest differs from sha256sums.txt is refused and nothing is unpacked."""
     spec = BINARIES["alertmanager"]
     fetch = _fake_fetch(
-        "alertmanager", _release("alertmanager", spec.version, ["alertmanager", "amtool"]),
+        "alertmanager",
+        _release("alertmanager", spec.version, ["alertmanager", "amtool"]),
         digest="f" * 64,
     )
     with pytest.raises(ProvisionError, match="checksum mismatch for alertmanager-0.28.1"):
@@ -124,6 +129,7 @@ def test_checksum_mismatch_installs_nothing(isolated: Path) -> None:
 
 def test_missing_checksum_entry_is_an_error() -> None:
     """A sha256sums.txt that does not list the tarball is refused."""
+
     def fetch(url: str, dest: Path) -> None:
         dest.write_bytes(b"abc  something-else.tar.gz\n" if url.endswith(".txt") else b"x")
 

@@ -55,7 +55,9 @@ class FakeBuild:
                 )
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-            (dest / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz").write_bytes(buf.getvalue())
+            (dest / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz").write_bytes(
+                buf.getvalue()
+            )
             on_line("Saved llama_cpp_python.tar.gz")
             return 0
         if "--build" in cmd:
@@ -91,7 +93,7 @@ def test_cached_build_is_reused(isolated: Path) -> None:
 
 def test_build_downloads_configures_compiles_and_caches(isolated: Path) -> None:
     """A build runs pip download, cmake configure with the pinned flags, then the server target."""
-    runner, messages = FakeBuild(), []
+    runner, messages = FakeBuild(), list[str]()
     path = ensure_llama_server(runner=runner, progress=messages.append, jobs=3)
     assert path == cached_llama_server()
     assert "echo built" in path.read_text()
@@ -103,8 +105,11 @@ def test_build_downloads_configures_compiles_and_caches(isolated: Path) -> None:
     assert compile_[-4:] == ["--target", "llama-server", "-j", "3"]
     # Progress reports each new tenth once, not every cmake line.
     assert [m for m in messages if "%" in m] == [
-        "building llama-server: 3%", "building llama-server: 14%", "building llama-server: 50%",
-        "building llama-server: 99%", "building llama-server: 100%",
+        "building llama-server: 3%",
+        "building llama-server: 14%",
+        "building llama-server: 50%",
+        "building llama-server: 99%",
+        "building llama-server: 100%",
     ]
     log = path.parent / "build.log"
     assert "-- Configuring done" in log.read_text()
