@@ -1,0 +1,80 @@
+"""Render the Prometheus alerting and recording rules, and their promtool tests.
+
+>>> from pathlib import Path
+>>> paths = render_rules(Path("/tmp/lab/prometheus/rules"), lab=True, slots=4)
+>>> sorted(p.name for p in paths)
+['alerts.yml', 'recording.yml', 'slo.yml']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labkit.alerting.templates import STACK_DIR, render_file
+from labkit.errors import LabError
+
+__all__ = ["ALERT_NAMES", "render_rule_tests", "render_rules"]
+
+#: Every alert the rules define; each has promtool tests for firing and not firing.
+ALERT_NAMES = (
+    "HighErrorRate",
+    "HighLatency",
+    "NoAvailableSlots",
+    "GPUMemoryHigh",
+    "ServiceDown",
+    "HighQueueDepth",
+    "SLOBurnRateHigh",
+)
+
+
+def _templates(folder: Path) -> list[Path]:
+    """The ``*.yml.j2`` templates of a folder; ``_*.j2`` files are includes."""
+    found = sorted(folder.glob("*.yml.j2"))
+    if not found:
+        raise LabError(f"no *.yml.j2 rule templates in {folder}: is the stack/ folder present?")
+    return found
+
+
+def _context(lab: bool, slots: int) -> dict[str, object]:
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise LabError(f"slots must be a positive integer (llama-server --parallel), got {slots!r}")
+    return {"lab": bool(lab), "slots": slots}
+
+
+def render_rules(
+    out_dir: Path, *, lab: bool, slots: int, stack_dir: Path | None = None
+) -> list[Path]:
+    """Render every rule file into ``out_dir`` and return the written paths.
+
+    ``lab`` compresses time (short windows and ``for:``); ``slots`` is
+    llama-server's ``--parallel`` value, which slot alerts compare against.
+    """
+    rules_dir = (stack_dir or STACK_DIR) / "prometheus" / "rules"
+    context = _context(lab, slots)
+    return [
+        render_file(tpl.name, [rules_dir], Path(out_dir) / tpl.name.removesuffix(".j2"), context)
+        for tpl in _templates(rules_dir)
+    ]
+
+
+def render_rule_tests(
+    out_dir: Path,
+    *,
+    rules_dir: Path,
+    lab: bool,
+    slots: int,
+    stack_dir: Path | None = None,
+) -> list[Path]:
+    """Render the promtool test files into ``out_dir``, reading rules from ``rules_dir``.
+
+    Render the rules with the same ``lab`` and ``slots`` first (see
+    :func:`render_rules`); then ``promtool test rules`` runs on the result.
+    """
+    stack = stack_dir or STACK_DIR
+    tests_dir = stack / "prometheus" / "tests"
+    context = {**_context(lab, slots), "rules_dir": str(Path(rules_dir).resolve())}
+    search = [tests_dir, stack / "prometheus" / "rules"]  # tests import _timing.j2
+    return [
+        render_file(tpl.name, search, Path(out_dir) / tpl.name.removesuffix(".j2"), context)
+        for tpl in _templates(tests_dir)
+    ]
