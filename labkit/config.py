@@ -1,0 +1,98 @@
+"""One frozen settings object for the whole lab, read from ``LABKIT_*`` variables.
+
+Every function that needs settings takes ``config=None`` and falls back to
+``LabConfig.from_env()``; nothing reads the environment anywhere else.
+
+=========================  ==========================================  ==================
+variable                   meaning                                     default
+=========================  ==========================================  ==================
+LABKIT_RUN_DIR             state file, logs, service data              user state dir
+LABKIT_HOST                address every service binds                 127.0.0.1
+LABKIT_PORT_OFFSET         added to every default port                 0
+LABKIT_SLOTS               llama-server parallel slots                 4
+LABKIT_MODEL               GGUF path (default: generated tiny model)   (generated)
+LABKIT_MODE                ``lab`` (compressed time) or ``production``  lab
+LABKIT_START_TIMEOUT       seconds to wait for each health check       60
+=========================  ==========================================  ==================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+__all__ = ["LabConfig", "default_run_dir"]
+
+
+def default_run_dir() -> Path:
+    """Where a lab keeps its state unless ``LABKIT_RUN_DIR`` says otherwise."""
+    return Path(platformdirs.user_state_dir("labkit")) / "lab"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer; unset it or give a number") from None
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Settings for one lab: where it lives, which ports it uses, how it runs.
+
+    >>> cfg = LabConfig(run_dir=Path("/tmp/lab"), port_offset=10000)
+    >>> cfg.port(9090)
+    19090
+    """
+
+    run_dir: Path = field(default_factory=default_run_dir)
+    host: str = "127.0.0.1"
+    port_offset: int = 0
+    slots: int = 4
+    model: Path | None = None
+    mode: str = "lab"
+    start_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("lab", "production"):
+            raise ValueError(f"LABKIT_MODE={self.mode!r}: expected 'lab' or 'production'")
+        if self.slots < 1:
+            raise ValueError(f"slots must be at least 1, got {self.slots}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> LabConfig:
+        """Build the settings from ``LABKIT_*`` variables (``os.environ`` by default)."""
+        env = dict(os.environ if env is None else env)
+        model = env.get("LABKIT_MODEL")
+        return cls(
+            run_dir=Path(env["LABKIT_RUN_DIR"]) if env.get("LABKIT_RUN_DIR") else default_run_dir(),
+            host=env.get("LABKIT_HOST") or "127.0.0.1",
+            port_offset=_int(env, "LABKIT_PORT_OFFSET", 0),
+            slots=_int(env, "LABKIT_SLOTS", 4),
+            model=Path(model) if model else None,
+            mode=env.get("LABKIT_MODE") or "lab",
+            start_timeout=float(env.get("LABKIT_START_TIMEOUT") or 60),
+        )
+
+    def with_(self, **changes: object) -> LabConfig:
+        """A copy with some settings changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def lab_mode(self) -> bool:
+        """True when time is compressed (short scrape intervals, windows and ``for:``)."""
+        return self.mode == "lab"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    def port(self, default: int) -> int:
+        """The port a service uses, given its default."""
+        return default + self.port_offset

@@ -1,0 +1,236 @@
+"""``POST /v1/chat/completions``: validate, queue, forward to llama-server, relay, record."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from labkit.gateway.errors import APIError, bad_request
+from labkit.gateway.record import RequestRecord, new_request_id
+from labkit.gateway.state import GatewayState
+
+__all__ = ["ChatRequest", "handle_chat"]
+
+ENDPOINT = "/v1/chat/completions"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The fields the gateway checks; anything else is passed through to llama-server."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stream: bool = False
+    user: str | None = None
+
+
+def _prompt_text(req: ChatRequest) -> str:
+    parts = []
+    for m in req.messages:
+        if isinstance(m.content, str):
+            parts.append(m.content)
+        elif isinstance(m.content, list):
+            parts.extend(str(p.get("text", "")) for p in m.content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+async def _parse(request: Request, state: GatewayState) -> tuple[dict[str, Any], ChatRequest]:
+    limit = state.settings.max_body_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise APIError(413, f"request body is larger than {limit} bytes",
+                       error_type="payload_too_large")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise APIError(413, f"request body is larger than {limit} bytes",
+                       error_type="payload_too_large")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}", error_type="invalid_json") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object", error_type="invalid_json")
+    try:
+        req = ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise bad_request(f"{where}: {first['msg']}", param=where) from None
+    return body, req
+
+
+async def handle_chat(request: Request, state: GatewayState) -> Response:
+    """Serve one chat completion; never raises (every failure becomes an answer)."""
+    rec = RequestRecord(
+        request_id=request.headers.get("x-request-id") or new_request_id(),
+        endpoint=ENDPOINT, user_id=request.headers.get("x-user-id"),
+    )
+    tracer = state.tracer
+    span = tracer.start_span("chat_completion")
+    rec.span = span
+    headers = {"x-request-id": rec.request_id}
+    acquired = False
+    try:
+        with trace.use_span(span, end_on_exit=False):
+            body, req = await _parse(request, state)
+            rec.user_id = rec.user_id or req.user
+            rec.stream = req.stream
+            if req.model not in state.settings.models:
+                raise APIError(404, f"The model `{req.model}` does not exist; available: "
+                               f"{', '.join(state.settings.models)}", error_type="model_not_found",
+                               param="model")
+            rec.model = req.model
+            max_tokens = req.max_completion_tokens or req.max_tokens or \
+                state.settings.default_max_tokens
+            span.set_attribute("model", req.model)
+            span.set_attribute("max_tokens", max_tokens)
+            span.set_attribute("user_id", rec.user_id or "")
+            span.set_attribute("request_id", rec.request_id)
+            if state.settings.log_prompts:
+                rec.prompt = _prompt_text(req)
+            await state.faults.before_forward()
+            with tracer.start_as_current_span("tokenize") as tok_span:
+                counted = await state.upstream.tokenize(_prompt_text(req))
+                tok_span.set_attribute("prompt_tokens", counted)
+            span.set_attribute("prompt_tokens", counted)
+            budget = state.settings.context_per_request
+            if counted + max_tokens > budget:
+                raise APIError(
+                    400, f"This model's maximum context length is {budget} tokens. However, you "
+                    f"requested {counted + max_tokens} tokens ({counted} in the messages, "
+                    f"{max_tokens} in the completion). Please reduce the length of the messages "
+                    "or completion.", error_type="context_length_exceeded", param="messages")
+            rec.queued_s = await state.limiter.acquire()
+            acquired = True
+            span.set_attribute("queue_wait_ms", rec.queued_s * 1000)
+            state.metrics.active.labels(rec.model).inc()
+            payload = {**body, "model": req.model, "max_tokens": max_tokens}
+            payload.pop("max_completion_tokens", None)
+            if req.stream:
+                payload["stream_options"] = {"include_usage": True}
+                want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                acquired = False  # the stream owns the slot from here
+                return StreamingResponse(
+                    _relay(state, rec, payload, want_usage, max_tokens),
+                    media_type="text/event-stream", headers=headers)
+            result = await _complete(state, rec, payload, max_tokens)
+        _release(state, rec)
+        rec.finish(200, state.metrics, state.usage)
+        span.end()
+        return JSONResponse(result, headers=headers)
+    except APIError as err:
+        if acquired:
+            _release(state, rec)
+        rec.finish(err.status, state.metrics, state.usage, error=err)
+        span.end()
+        return JSONResponse(err.body(), status_code=err.status, headers=headers)
+    except Exception as exc:  # the gateway answers; it never falls over
+        if acquired:
+            _release(state, rec)
+        err = APIError(500, f"internal gateway error: {type(exc).__name__}: {exc}",
+                       error_type="internal_error", kind="server_error")
+        rec.finish(500, state.metrics, state.usage, error=err, exc=exc)
+        span.end()
+        return JSONResponse(err.body(), status_code=500, headers=headers)
+
+
+def _release(state: GatewayState, rec: RequestRecord) -> None:
+    state.limiter.release()
+    state.metrics.active.labels(rec.model).dec()
+
+
+def _inference_span_attrs(state: GatewayState, max_tokens: int, model: str) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "llama.cpp",
+        "gen_ai.request.model": model,
+        "gen_ai.request.max_tokens": max_tokens,
+        "server.address": state.upstream_host,
+        "server.port": state.upstream_port,
+    }
+
+
+def _set_usage(span: trace.Span, rec: RequestRecord) -> None:
+    span.set_attribute("gen_ai.usage.input_tokens", rec.prompt_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", rec.completion_tokens)
+    span.set_attribute("gen_ai.response.finish_reasons", [rec.finish_reason or "unknown"])
+
+
+async def _complete(state: GatewayState, rec: RequestRecord, payload: dict[str, Any],
+                    max_tokens: int) -> dict[str, Any]:
+    tracer = state.tracer
+    with tracer.start_as_current_span(
+            "inference", attributes=_inference_span_attrs(state, max_tokens, rec.model)) as span:
+        result = await state.upstream.chat(payload, timeout=state.faults.upstream_timeout())
+        usage = result.get("usage") or {}
+        rec.prompt_tokens = int(usage.get("prompt_tokens", 0))
+        rec.completion_tokens = int(usage.get("completion_tokens", 0))
+        choices = result.get("choices") or [{}]
+        rec.finish_reason = choices[0].get("finish_reason")
+        span.set_attribute("gen_ai.response.id", str(result.get("id", "")))
+        _set_usage(span, rec)
+    with tracer.start_as_current_span("post_process"):
+        result["model"] = rec.model
+        result.setdefault("id", rec.request_id)
+    return result
+
+
+async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any],
+                 want_usage: bool, max_tokens: int) -> AsyncIterator[bytes]:
+    """Relay llama-server's SSE events chunk by chunk, recording TTFT and usage."""
+    tracer = state.tracer
+    status, error, exc = 200, None, None
+    try:
+        with trace.use_span(rec.span, end_on_exit=False):  # type: ignore[arg-type]
+            with tracer.start_as_current_span(
+                    "inference",
+                    attributes=_inference_span_attrs(state, max_tokens, rec.model)) as span:
+                async for raw, event in state.upstream.stream_chat(
+                        payload, timeout=state.faults.upstream_timeout()):
+                    if event is not None:
+                        if event.get("usage"):
+                            rec.prompt_tokens = int(event["usage"].get("prompt_tokens", 0))
+                            rec.completion_tokens = int(
+                                event["usage"].get("completion_tokens", 0))
+                        choices = event.get("choices") or []
+                        if choices:
+                            delta = choices[0].get("delta") or {}
+                            if rec.ttft_s is None and delta.get("content"):
+                                rec.ttft_s = time.perf_counter() - rec.started
+                                span.add_event("gen_ai.first_token",
+                                               {"gen_ai.server.time_to_first_token": rec.ttft_s})
+                            rec.finish_reason = choices[0].get("finish_reason") or rec.finish_reason
+                        elif event.get("usage") and not want_usage:
+                            continue  # the client did not ask for the usage chunk
+                        event["model"] = rec.model
+                        raw = f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+                    yield raw
+                _set_usage(span, rec)
+            with tracer.start_as_current_span("post_process"):
+                pass  # chunks were rewritten on the fly; nothing is left to do
+    except APIError as err:
+        status, error = err.status, err
+        yield f"data: {json.dumps(err.body())}\n\n".encode()
+    except BaseException as e:  # includes the client going away (CancelledError)
+        status = 499
+        error = APIError(499, "the client closed the connection", error_type="client_closed")
+        exc = e if not isinstance(e, GeneratorExit) else None
+        raise
+    finally:
+        _release(state, rec)
+        rec.finish(status, state.metrics, state.usage, error=error, exc=exc)
+        rec.span.end()  # type: ignore[union-attr]

@@ -1,0 +1,204 @@
+"""The local runtime: every service as a process on this machine, bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from labkit.config import LabConfig
+from labkit.errors import BinaryNotFound, LabError
+from labkit.runtime import catalog
+from labkit.runtime.catalog import LocalLaunch, ServiceContext, ServiceSpec
+from labkit.runtime.process import (
+    ServiceProcess,
+    check_port_free,
+    is_alive,
+    stop_pid,
+    wait_healthy,
+)
+from labkit.runtime.state import LabState, ServiceState
+
+__all__ = ["LocalRuntime", "StatusRow"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One line of ``labkit status``."""
+
+    service: str
+    url: str
+    health: str
+    pid: int | None
+    uptime_s: float | None
+    launch: str
+
+
+def _find(binary: str) -> Path | None:
+    from labkit.runtime.provision import find_binary
+
+    return find_binary(binary)
+
+
+class LocalRuntime:
+    """Runs the lab's services as local processes.
+
+    >>> rt = LocalRuntime(LabConfig.from_env())   # doctest: +SKIP
+    >>> rt.up(); rt.status(); rt.down()           # doctest: +SKIP
+    """
+
+    def __init__(self, config: LabConfig | None = None) -> None:
+        self.config = config or LabConfig.from_env()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def load_state(self) -> LabState:
+        state = LabState.load(self.config.state_file)
+        if state is None:
+            state = LabState(run_dir=str(self.config.run_dir), mode=self.config.mode,
+                             slots=self.config.slots)
+        return state
+
+    def _running(self, svc: ServiceState) -> bool:
+        return is_alive(svc.pid, svc.create_time)
+
+    # -- up ----------------------------------------------------------------------------------
+
+    def _choose(self, spec: ServiceSpec) -> tuple[LocalLaunch, list[str]] | None:
+        """The first launch whose program is installed, with its argv prefix."""
+        for launch in spec.launches:
+            if launch.module:
+                return launch, [sys.executable, "-m", launch.module]
+            assert launch.binary
+            path = _find(launch.binary)
+            if path is not None:
+                return launch, [str(path)]
+        return None
+
+    def up(self, services: Iterable[str] | None = None, progress: Progress = print) -> LabState:
+        """Start every service not already running; idempotent. Returns the new state.
+
+        When a service fails to start, the services this call started are stopped
+        again, and the error names the service with the last lines of its log.
+        """
+        cfg = self.config
+        wanted = set(services) if services is not None else None
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        for name, svc in list(state.services.items()):
+            if not self._running(svc):
+                del state.services[name]  # crashed or stopped behind our back: start it again
+        if not state.model:
+            from labkit.runtime.model import ensure_model
+
+            state.model = str(ensure_model(cfg.model))
+        started: list[str] = []
+        try:
+            for spec in catalog.all_services():
+                if wanted is not None and spec.name not in wanted:
+                    continue
+                if spec.name in state.services:
+                    progress(f"  {spec.name:<14} already running  {state.services[spec.name].url}")
+                    continue
+                if self._start(spec, state, progress):
+                    started.append(spec.name)
+                    state.save(cfg.state_file)
+        except BaseException:
+            for name in reversed(started):
+                svc = state.services.pop(name)
+                stop_pid(svc.pid, svc.create_time)
+            state.save(cfg.state_file)
+            raise
+        state.save(cfg.state_file)
+        return state
+
+    def _start(self, spec: ServiceSpec, state: LabState, progress: Progress) -> bool:
+        cfg = self.config
+        choice = self._choose(spec)
+        if choice is None:
+            if spec.optional:
+                progress(f"  {spec.name:<14} skipped (not installed: {spec.launches[0].binary})")
+                return False
+            names = ", ".join(launch.binary or "" for launch in spec.launches)
+            raise BinaryNotFound(
+                f"{spec.name} cannot start: {names} not found on PATH or in labkit's cache. "
+                "Run `labkit install` (or `make lab`) first.",
+                service=spec.name,
+            )
+        launch, prefix = choice
+        ports = {key: cfg.port(port) for key, port in spec.ports.items()}
+        for port in ports.values():
+            check_port_free(spec.name, cfg.host, port)
+        urls = {key: f"http://{cfg.host}:{port}" for key, port in ports.items()}
+        ctx = ServiceContext(
+            config=cfg, run_dir=cfg.run_dir, data_dir=cfg.run_dir / "data" / spec.name,
+            urls=state.urls(), ports=ports, model_path=state.model,
+        )
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = prefix + launch.args(ctx)
+        log = cfg.run_dir / "services" / f"{spec.name}.log"
+        t0 = time.monotonic()
+        proc = ServiceProcess.spawn(spec.name, argv, log, env=spec.extra_env)
+        url = urls.get("http", "")
+        try:
+            health = url + spec.health_path if spec.health_path and url else None
+            wait_healthy(proc, health, cfg.start_timeout)
+        except BaseException:
+            proc.stop()
+            raise
+        import psutil
+
+        state.services[spec.name] = ServiceState(
+            name=spec.name, url=url, pid=proc.pid,
+            create_time=psutil.Process(proc.pid).create_time(), started_at=time.time(),
+            log=str(log), launch=launch.label or launch.binary or "",
+            endpoints={k: v for k, v in urls.items() if k != "http"},
+        )
+        progress(f"  {spec.name:<14} started  {url or '(no port)':<24} "
+                 f"pid {proc.pid}  {time.monotonic() - t0:.1f}s  [{launch.label or argv[0]}]")
+        return True
+
+    # -- down / status -------------------------------------------------------------------------
+
+    def down(self, progress: Progress = print) -> list[str]:
+        """Stop everything the state file lists, newest first; returns the names stopped."""
+        state = LabState.load(self.config.state_file)
+        if state is None or not state.services:
+            progress("nothing is running")
+            return []
+        stopped = []
+        for name in reversed(list(state.services)):
+            svc = state.services.pop(name)
+            stop_pid(svc.pid, svc.create_time, timeout=catalog.get(name).stop_timeout)
+            if is_alive(svc.pid, svc.create_time):
+                raise LabError(f"{name} (pid {svc.pid}) did not stop; kill it by hand")
+            stopped.append(name)
+            progress(f"  {name:<14} stopped")
+            state.save(self.config.state_file)
+        return stopped
+
+    def status(self) -> list[StatusRow]:
+        """One row per service in the state file, with a live health check."""
+        state = LabState.load(self.config.state_file)
+        rows = []
+        for name, svc in (state.services.items() if state else []):
+            spec = catalog.get(name)
+            alive = self._running(svc)
+            health = "down"
+            if alive:
+                health = "up"
+                if spec.health_path and svc.url:
+                    try:
+                        code = httpx.get(svc.url + spec.health_path, timeout=2).status_code
+                        health = "healthy" if code == 200 else f"unhealthy ({code})"
+                    except httpx.HTTPError as exc:
+                        health = f"unreachable ({type(exc).__name__})"
+            rows.append(StatusRow(name, svc.url, health, svc.pid if alive else None,
+                                  time.time() - svc.started_at if alive else None, svc.launch))
+        return rows

@@ -1,0 +1,285 @@
+"""The lab's services, each described once. Importing this module registers them.
+
+Start order is the order of registration: a service comes after the ones it
+talks to, so their URLs are known when its command line is built.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
+from labkit.runtime.templates import render
+
+# Pinned official images for the docker runtime.
+LLAMA_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b6700"
+PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
+NODE_EXPORTER_IMAGE = "prom/node-exporter:v1.9.1"
+LOKI_IMAGE = "grafana/loki:3.5.3"
+ALLOY_IMAGE = "grafana/alloy:v1.10.0"
+JAEGER_IMAGE = "jaegertracing/jaeger:2.9.0"
+
+MODEL_NAME = "labkit-tiny"
+
+
+def _addr(ctx: ServiceContext, name: str = "http") -> str:
+    return f"{ctx.host}:{ctx.port(name)}"
+
+
+def _hostport(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def _python(module: str, args, label: str = "") -> LocalLaunch:
+    return LocalLaunch(args=args, module=module, label=label or f"python -m {module}")
+
+
+# -- llama-server ---------------------------------------------------------------------------
+
+def _llama_args(ctx: ServiceContext) -> list[str]:
+    slots = ctx.config.slots
+    return [
+        "--model", ctx.model_path,
+        "--alias", MODEL_NAME,
+        "--host", ctx.host, "--port", str(ctx.port()),
+        "--metrics",
+        "--parallel", str(slots),
+        "--ctx-size", str(1024 * slots),  # 1024 tokens per slot
+        "--threads", "2",
+        "--no-webui",
+    ]
+
+
+register(ServiceSpec(
+    name="llama-server",
+    description="the LLM (llama.cpp) with --metrics",
+    ports={"http": 8081},
+    health_path="/health",
+    launches=(LocalLaunch(args=_llama_args, binary="llama-server"),),
+    docker=DockerSpec(
+        image=LLAMA_IMAGE,
+        command=("--model", "/models/model.gguf", "--alias", MODEL_NAME, "--host", "0.0.0.0",
+                 "--port", "8081", "--metrics", "--parallel", "4", "--ctx-size", "4096"),
+    ),
+    url_env="LABKIT_LLAMA_URL",
+))
+
+
+# -- Loki (real binary first, else labkit's stand-in) ---------------------------------------
+
+def _loki_real_args(ctx: ServiceContext) -> list[str]:
+    config = render("loki/loki.yaml.j2", ctx.run_dir / "loki" / "loki.yaml",
+                    host=ctx.host, port=ctx.port(), data_dir=str(ctx.data_dir))
+    return [f"-config.file={config}"]
+
+
+def _loki_standin_args(ctx: ServiceContext) -> list[str]:
+    return ["--host", ctx.host, "--port", str(ctx.port()), "--data-dir", str(ctx.data_dir)]
+
+
+register(ServiceSpec(
+    name="loki",
+    description="log store (Loki, or labkit's Loki-compatible stand-in)",
+    ports={"http": 3100},
+    health_path="/ready",
+    launches=(
+        LocalLaunch(args=_loki_real_args, binary="loki", label="loki"),
+        _python("labkit.standins.loki", _loki_standin_args, "labkit Loki stand-in"),
+    ),
+    docker=DockerSpec(image=LOKI_IMAGE, command=("-config.file=/etc/loki/loki.yaml",)),
+    templates=("loki/loki.yaml.j2",),
+    url_env="LABKIT_LOKI_URL",
+))
+
+
+# -- Jaeger (real v2 binary first, else labkit's stand-in) -----------------------------------
+
+def _jaeger_real_args(ctx: ServiceContext) -> list[str]:
+    config = render("jaeger/config.yaml.j2", ctx.run_dir / "jaeger" / "config.yaml",
+                    host=ctx.host, query_port=ctx.port(), otlp_port=ctx.port("otlp"),
+                    data_dir=str(ctx.data_dir))
+    return ["--config", str(config)]
+
+
+def _jaeger_standin_args(ctx: ServiceContext) -> list[str]:
+    return ["--host", ctx.host, "--query-port", str(ctx.port()),
+            "--otlp-port", str(ctx.port("otlp")), "--data-dir", str(ctx.data_dir)]
+
+
+register(ServiceSpec(
+    name="jaeger",
+    description="trace store (Jaeger v2, or labkit's Jaeger-compatible stand-in)",
+    ports={"http": 16686, "otlp": 4318},
+    health_path="/",
+    launches=(
+        LocalLaunch(args=_jaeger_real_args, binary="jaeger", label="jaeger"),
+        _python("labkit.standins.jaeger", _jaeger_standin_args, "labkit Jaeger stand-in"),
+    ),
+    docker=DockerSpec(image=JAEGER_IMAGE, command=("--config", "/etc/jaeger/config.yaml")),
+    templates=("jaeger/config.yaml.j2",),
+    url_env="LABKIT_JAEGER_URL",
+))
+
+
+# -- the gateway ----------------------------------------------------------------------------
+
+def _gateway_args(ctx: ServiceContext) -> list[str]:
+    args = [
+        "--host", ctx.host, "--port", str(ctx.port()),
+        "--upstream", ctx.urls["llama-server"],
+        "--model-name", MODEL_NAME,
+        "--max-concurrency", str(ctx.config.slots),
+        "--log-file", str(ctx.run_dir / "logs" / "gateway.log"),
+        "--usage-db", f"sqlite:///{ctx.data_dir / 'usage.db'}",
+    ]
+    if "jaeger" in ctx.urls:
+        args += ["--otlp-endpoint", ctx.urls["jaeger.otlp"]]
+    return args
+
+
+register(ServiceSpec(
+    name="gateway",
+    description="the instrumented OpenAI-compatible API (the seed's llm-api)",
+    ports={"http": 8000},
+    health_path="/health",
+    launches=(_python("labkit.gateway", _gateway_args),),
+    docker=DockerSpec(image="labkit/gateway:dev", build="docker/gateway.Dockerfile",
+                      command=("python", "-m", "labkit.gateway", "--host", "0.0.0.0",
+                               "--upstream", "http://llama-server:8081")),
+    depends_on=("llama-server",),
+    url_env="LABKIT_GATEWAY_URL",
+))
+
+
+# -- the log shipper ------------------------------------------------------------------------
+
+def _shipper_args(ctx: ServiceContext) -> list[str]:
+    return [
+        "--path", str(ctx.run_dir / "logs" / "gateway.log*"),
+        "--loki-url", ctx.urls["loki"],
+        "--positions", str(ctx.data_dir / "positions.json"),
+        "--label", "job=llm-api",
+    ]
+
+
+register(ServiceSpec(
+    name="shipper",
+    description="tails the gateway's JSON log into Loki (Alloy in docker)",
+    ports={},
+    health_path=None,
+    launches=(_python("labkit.shipper", _shipper_args),),
+    docker=DockerSpec(image=ALLOY_IMAGE,
+                      command=("run", "/etc/alloy/config.alloy", "--storage.path=/var/lib/alloy")),
+    templates=("alloy/config.alloy",),
+    depends_on=("loki",),
+))
+
+
+# -- the notification sink and Alertmanager ------------------------------------------------
+
+def _sink_args(ctx: ServiceContext) -> list[str]:
+    return ["--host", ctx.host, "--port", str(ctx.port()), "--data-dir", str(ctx.data_dir)]
+
+
+register(ServiceSpec(
+    name="sink",
+    description="labkit's notification sink: every Alertmanager receiver posts here",
+    ports={"http": 9097},
+    health_path="/health",
+    launches=(_python("labkit.alerting.sink", _sink_args),),
+    docker=DockerSpec(image="labkit/gateway:dev", build="docker/gateway.Dockerfile",
+                      command=("python", "-m", "labkit.alerting.sink", "--host", "0.0.0.0")),
+    url_env="LABKIT_SINK_URL",
+))
+
+
+def _alertmanager_args(ctx: ServiceContext) -> list[str]:
+    from labkit.alerting.alertmanager_config import render_alertmanager_config
+
+    config = render_alertmanager_config(ctx.run_dir / "alertmanager" / "alertmanager.yml",
+                                        sink_url=ctx.urls["sink"], lab=ctx.config.lab_mode)
+    return [
+        f"--config.file={config}",
+        f"--storage.path={ctx.data_dir}",
+        f"--web.listen-address={_addr(ctx)}",
+        "--cluster.listen-address=",  # a single instance: no gossip port
+    ]
+
+
+register(ServiceSpec(
+    name="alertmanager",
+    description="routes alerts to receivers",
+    ports={"http": 9093},
+    health_path="/-/ready",
+    launches=(LocalLaunch(args=_alertmanager_args, binary="alertmanager"),),
+    docker=DockerSpec(image=ALERTMANAGER_IMAGE,
+                      command=("--config.file=/etc/alertmanager/alertmanager.yml",)),
+    templates=("alertmanager/alertmanager.yml.j2",),
+    depends_on=("sink",),
+    url_env="LABKIT_ALERTMANAGER_URL",
+))
+
+
+# -- node exporter (optional) -------------------------------------------------------------------
+
+register(ServiceSpec(
+    name="node-exporter",
+    description="host metrics (CPU, memory, disk, network)",
+    ports={"http": 9100},
+    health_path="/metrics",
+    launches=(LocalLaunch(args=lambda ctx: [f"--web.listen-address={_addr(ctx)}"],
+                          binary="node_exporter"),),
+    docker=DockerSpec(image=NODE_EXPORTER_IMAGE),
+    optional=True,
+))
+
+
+# -- Prometheus -----------------------------------------------------------------------------
+
+def _prometheus_args(ctx: ServiceContext) -> list[str]:
+    from labkit.alerting.rules import render_rules
+
+    lab = ctx.config.lab_mode
+    conf_dir = ctx.run_dir / "prometheus"
+    render_rules(conf_dir / "rules", lab=lab, slots=ctx.config.slots)
+    render(
+        "prometheus/prometheus.yml.j2", conf_dir / "prometheus.yml",
+        scrape_interval="2s" if lab else "15s",
+        evaluation_interval="2s" if lab else "15s",
+        llama_scrape_interval="2s" if lab else "10s",
+        cluster="lab" if lab else "production",
+        prometheus=_addr(ctx),
+        llama_server=_hostport(ctx.urls["llama-server"]),
+        gateway=_hostport(ctx.urls["gateway"]),
+        node_exporter=_hostport(ctx.urls.get("node-exporter", "")),
+        alertmanager=_hostport(ctx.urls.get("alertmanager", "")),
+    )
+    return [
+        f"--config.file={conf_dir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={ctx.data_dir}",
+        f"--web.listen-address={_addr(ctx)}",
+        "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
+    ]
+
+
+register(ServiceSpec(
+    name="prometheus",
+    description="metrics and rules",
+    ports={"http": 9090},
+    health_path="/-/ready",
+    launches=(LocalLaunch(args=_prometheus_args, binary="prometheus"),),
+    docker=DockerSpec(image=PROMETHEUS_IMAGE,
+                      command=("--config.file=/etc/prometheus/prometheus.yml",
+                               "--enable-feature=exemplar-storage")),
+    templates=("prometheus/prometheus.yml.j2",),
+    url_env="LABKIT_PROMETHEUS_URL",
+))
+
+
+def binary_available(name: str) -> bool:
+    """Whether an executable is installed (PATH or labkit's cache)."""
+    from labkit.runtime.provision import find_binary
+
+    return find_binary(name) is not None or shutil.which(name) is not None
