@@ -83,12 +83,13 @@ class Jaeger:
     >>> spans.groupby("operation").duration_ms.quantile(0.95)             # doctest: +SKIP
     """
 
-    def __init__(self, url: str = "http://127.0.0.1:16686", *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:16686", *, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"Jaeger URL must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
         return f"Jaeger({self.url!r})"
