@@ -1,0 +1,267 @@
+"""Evaluate LogQL against a Store: log queries into streams, metric queries into series.
+
+A metric result is a ``Series`` map from a sorted label tuple to a float array with one
+slot per evaluation step (NaN where the series has no sample), or a ``Scalar``.
+Range windows are (t - range - offset, t - offset], as in Loki.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labkit.standins.loki import syntax as S
+from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline
+from labkit.standins.loki.store import LabelsKey, Store, labels_string
+from labkit.standins.loki.vectors import Scalar, Series, binary, vector_agg
+
+MAX_POINTS = 11000
+
+
+class EvalError(ValueError):
+    """The query cannot be answered (pipeline error, too many points...): a 400."""
+
+
+@dataclass
+class Stats:
+    lines: int = 0
+    bytes: int = 0
+    entries_returned: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def pipeline_error(kind: str, labels: LabelsKey) -> EvalError:
+    return EvalError(
+        f"pipeline error: '{kind}' for series: '{labels_string(labels)}'.\n"
+        f'Use a label filter to intentionally skip this error. (e.g | __error__!="{kind}").\n'
+        'To skip all potential errors you can match empty errors.(e.g __error__="")\n'
+        'The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__="" )\n'
+    )
+
+
+# ---- log queries ----------------------------------------------------------------
+
+def select_logs(store: Store, q: S.LogQuery, start_ns: int, end_ns: int, limit: int,
+                forward: bool, stats: Stats) -> list[tuple[LabelsKey, list[tuple[int, str]]]]:
+    """Up to ``limit`` entries in [start, end), the oldest (forward) or newest, by stream."""
+    pipe = Pipeline(q.stages)
+    picked: list[tuple[int, int, str, LabelsKey]] = []  # (sort key, seq, line, labels)
+    seq = 0
+    for stream in store.select(q.selector):
+        ts, lines = store.window(stream, start_ns, end_ns, start_open=False)
+        idx = range(len(lines)) if forward else range(len(lines) - 1, -1, -1)
+        taken = 0
+        tsl = ts.tolist()
+        for i in idx:
+            stats.lines += 1
+            stats.bytes += len(lines[i])
+            out = pipe.run(tsl[i], lines[i], stream.labels, stream.base)
+            if out is None:
+                continue
+            line, lbs, _ = out
+            key = tuple(sorted((k, v) for k, v in lbs.items() if v != ""))
+            t = tsl[i]
+            item = (t if forward else -t, seq, line, key)
+            seq += 1
+            if len(picked) < limit:
+                heapq.heappush(picked, (-item[0], -item[1], line, key))  # max-heap on sort key
+            elif item[0] < -picked[0][0]:
+                heapq.heapreplace(picked, (-item[0], -item[1], line, key))
+            taken += 1
+            if taken >= limit:
+                break  # this stream cannot contribute more than `limit` entries
+    by_stream: dict[LabelsKey, list[tuple[int, str]]] = {}
+    for neg_sort, _neg_seq, line, key in sorted(picked, key=lambda p: (-p[0], -p[1])):
+        by_stream.setdefault(key, []).append((-neg_sort if forward else neg_sort, line))
+    for values in by_stream.values():
+        values.sort(key=lambda e: e[0], reverse=not forward)
+    stats.entries_returned = len(picked)
+    return sorted(by_stream.items(), key=lambda kv: kv[0])
+
+
+# ---- metric queries -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Grid:
+    """Evaluation timestamps in ns."""
+
+    steps: np.ndarray
+
+    @classmethod
+    def instant(cls, t_ns: int) -> Grid:
+        return cls(np.array([t_ns], dtype=np.int64))
+
+    @classmethod
+    def range(cls, start_ns: int, end_ns: int, step_ns: int) -> Grid:
+        n = (end_ns - start_ns) // step_ns + 1
+        if n > MAX_POINTS:
+            raise EvalError(
+                "exceeded maximum resolution of 11,000 points per timeseries. "
+                "Try decreasing the query resolution (?step=XX)"
+            )
+        return cls(start_ns + step_ns * np.arange(n, dtype=np.int64))
+
+
+def evaluate(store: Store, expr: S.Expr, grid: Grid, stats: Stats) -> Series | Scalar:
+    """Evaluate a metric expression on every step of ``grid``."""
+    n = len(grid.steps)
+    if isinstance(expr, S.NumberLit):
+        return Scalar(np.full(n, expr.value))
+    if isinstance(expr, S.VectorLit):
+        return {(): np.full(n, expr.value)}
+    if isinstance(expr, S.RangeAgg):
+        return range_agg(store, expr, grid, stats)
+    if isinstance(expr, S.VectorAgg):
+        inner = evaluate(store, expr.expr, grid, stats)
+        if isinstance(inner, Scalar):
+            raise EvalError(f"parse error : unexpected scalar in {expr.op} aggregation, expecting a vector")
+        return vector_agg(expr.op, inner, expr.grouping, expr.param)
+    if isinstance(expr, S.BinOp):
+        lhs = evaluate(store, expr.lhs, grid, stats)
+        rhs = evaluate(store, expr.rhs, grid, stats)
+        try:
+            return binary(expr.op, lhs, rhs, expr.return_bool, expr.matching)
+        except ValueError as exc:
+            raise EvalError(str(exc)) from None
+    raise EvalError(f"unsupported expression {expr!r}")
+
+
+def _group_key(labels: dict[str, str], grouping: S.Grouping | None) -> LabelsKey:
+    if grouping is None:
+        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k != ERROR_DETAILS))
+    if grouping.without:
+        drop = set(grouping.labels) | {ERROR_DETAILS}
+        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k not in drop))
+    keep = set(grouping.labels) | {ERROR}
+    return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k in keep))
+
+
+def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series:
+    """Apply a range aggregation at every step of the grid."""
+    steps = grid.steps
+    hi_t = steps - agg.offset_ns
+    lo_t = hi_t - agg.range_ns
+    sample = "unwrap" if agg.unwrap is not None else ("bytes" if agg.fn.startswith("bytes") else "count")
+    pipe = Pipeline(agg.query.stages, sample)
+    samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
+    for stream in store.select(agg.query.selector):
+        ts, lines = store.window(stream, int(lo_t[0]), int(hi_t[-1]), start_open=True)
+        stats.lines += len(lines)
+        for t, line in zip(ts.tolist(), lines):
+            out = pipe.run(t, line, stream.labels, stream.base)
+            if out is None:
+                continue
+            _, lbs, value = out
+            key = _group_key(lbs, agg.grouping)
+            bucket = samples.get(key)
+            if bucket is None:
+                if ERROR in lbs:
+                    raise pipeline_error(lbs[ERROR], key)
+                bucket = samples[key] = ([], [])
+            bucket[0].append(t)
+            bucket[1].append(value)
+    if agg.fn == "absent_over_time":
+        return _absent(agg, samples, lo_t, hi_t)
+    fn = RANGE_FUNCTIONS[agg.fn]
+    range_s = agg.range_ns / 1e9
+    result: Series = {}
+    for key, (tlist, vlist) in samples.items():
+        ts_arr = np.asarray(tlist, dtype=np.int64)
+        vals = np.asarray(vlist, dtype=np.float64)
+        if len(ts_arr) > 1 and bool((ts_arr[1:] < ts_arr[:-1]).any()):
+            order = np.argsort(ts_arr, kind="stable")
+            ts_arr, vals = ts_arr[order], vals[order]
+        lo = np.searchsorted(ts_arr, lo_t, "right")
+        hi = np.searchsorted(ts_arr, hi_t, "right")
+        out = fn(vals, lo, hi, range_s, agg)
+        if not np.isnan(out).all():
+            result[key] = out
+    return result
+
+
+def _absent(agg: S.RangeAgg, samples: dict[LabelsKey, tuple[list[int], list[float]]],
+            lo_t: np.ndarray, hi_t: np.ndarray) -> Series:
+    present = np.zeros(len(lo_t), dtype=bool)
+    for tlist, _ in samples.values():
+        arr = np.sort(np.asarray(tlist, dtype=np.int64))
+        present |= np.searchsorted(arr, hi_t, "right") > np.searchsorted(arr, lo_t, "right")
+    if present.all():
+        return {}
+    labels = tuple(sorted((m.name, m.value) for m in agg.query.selector if m.op == "="))
+    return {labels: np.where(present, np.nan, 1.0)}
+
+
+RangeFn = Callable[[np.ndarray, np.ndarray, np.ndarray, float, S.RangeAgg], np.ndarray]
+
+
+def _windowed(per_window: Callable[[np.ndarray], float]) -> RangeFn:
+    def fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+        out = np.full(len(lo), np.nan)
+        for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+            if b > a:
+                out[i] = per_window(vals[a:b])
+        return out
+    return fn
+
+
+def _counted(scale: Callable[[np.ndarray, float], np.ndarray], use_values: bool) -> RangeFn:
+    def fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+        n = hi - lo
+        if use_values:  # byte counts are integers: cumulative sums stay exact
+            cs = np.concatenate([[0.0], np.cumsum(vals)])
+            total = cs[hi] - cs[lo]
+        else:
+            total = n.astype(np.float64)
+        return np.where(n > 0, scale(total, range_s), np.nan)
+    return fn
+
+
+def _seq_sum(v: np.ndarray) -> float:
+    return math.fsum(v.tolist()) if len(v) < 64 else float(np.sum(v))
+
+
+def _quantile(v: np.ndarray, q: float) -> float:
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    s = np.sort(v)
+    rank = q * (len(s) - 1)
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(s) - 1)
+    w = rank - lo
+    return float(s[lo] * (1 - w) + s[hi] * w)
+
+
+def _rate(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+    if agg.unwrap is not None:  # unwrapped rate: the sum of the values per second of range
+        return _windowed(lambda v: _seq_sum(v) / range_s)(vals, lo, hi, range_s, agg)
+    return _counted(lambda total, r: total / r, False)(vals, lo, hi, range_s, agg)
+
+
+RANGE_FUNCTIONS: dict[str, RangeFn] = {
+    "count_over_time": _counted(lambda total, r: total, False),
+    "rate": _rate,
+    "bytes_over_time": _counted(lambda total, r: total, True),
+    "bytes_rate": _counted(lambda total, r: total / r, True),
+    "sum_over_time": _windowed(_seq_sum),
+    "avg_over_time": _windowed(lambda v: _seq_sum(v) / len(v)),
+    "min_over_time": _windowed(lambda v: float(np.min(v))),
+    "max_over_time": _windowed(lambda v: float(np.max(v))),
+    "stddev_over_time": _windowed(lambda v: float(np.std(v))),
+    "stdvar_over_time": _windowed(lambda v: float(np.var(v))),
+    "first_over_time": _windowed(lambda v: float(v[0])),
+    "last_over_time": _windowed(lambda v: float(v[-1])),
+}
+
+
+def _quantile_fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+    q = float(agg.param if agg.param is not None else 0.0)
+    return _windowed(lambda v: _quantile(v, q))(vals, lo, hi, range_s, agg)
+
+
+RANGE_FUNCTIONS["quantile_over_time"] = _quantile_fn

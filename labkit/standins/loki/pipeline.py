@@ -1,0 +1,337 @@
+"""Run a LogQL log pipeline (filters, parsers, formatters, unwrap) over log lines.
+
+A compiled pipeline maps ``(ts_ns, line, stream_labels)`` to ``(line, labels, value)`` or
+None when the line is filtered out. Labels that a parser fails on carry ``__error__``
+(JSONParserErr, LogfmtParserErr, LabelFilterErr, SampleExtractionErr) and
+``__error_details__``, as in Loki.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from labkit.standins.loki import syntax as S
+from labkit.standins.loki.units import go_duration_seconds, parse_bytes
+
+ERROR = "__error__"
+ERROR_DETAILS = "__error_details__"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_BAD_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
+_LOGFMT = re.compile(r'\s*([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|[^\s"]*))?(?=\s|$)')
+_JSON_PATH = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+StageFn = Callable[[int, str, dict[str, str], frozenset[str]], "str | None"]
+Result = tuple[str, dict[str, str], float]
+
+
+def sanitize(name: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate memo
+    """A label name Prometheus accepts: other characters become _, a leading digit gets _."""
+    out = _cache.get(name)
+    if out is None:
+        out = _BAD_NAME_CHAR.sub("_", name)
+        if out[:1].isdigit():
+            out = "_" + out
+        _cache[name] = out
+    return out
+
+
+def json_value(v: Any) -> str:
+    """A JSON scalar as Loki's json parser renders it into a label value."""
+    if isinstance(v, str):
+        return v
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+        return repr(v).removesuffix(".0") if "e" not in repr(v) else repr(v)
+    return str(v)
+
+
+def flatten_json(obj: Mapping[str, Any], prefix: str = "", out: dict[str, str] | None = None) -> dict[str, str]:
+    """Loki's json parser without parameters: nested keys joined with _, arrays skipped."""
+    if out is None:
+        out = {}
+    for k, v in obj.items():
+        key = prefix + sanitize(k)
+        if isinstance(v, dict):
+            flatten_json(v, key + "_", out)
+        elif not isinstance(v, list):
+            out[key] = json_value(v)
+    return out
+
+
+def _set_extracted(lbs: dict[str, str], base: frozenset[str], name: str, value: str) -> None:
+    # An extracted label that clashes with a stream label gets the _extracted suffix.
+    if name in base:
+        name += "_extracted"
+    lbs[name] = value
+
+
+def _set_error(lbs: dict[str, str], kind: str, details: str) -> None:
+    if ERROR not in lbs:
+        lbs[ERROR] = kind
+        lbs[ERROR_DETAILS] = details
+
+
+def _line_filter(st: S.LineFilter) -> StageFn:
+    vals, rxs = st.values, st.regexes
+    if st.op == "|=":
+        return lambda ts, line, lbs, base: line if any(v in line for v in vals) else None
+    if st.op == "!=":
+        return lambda ts, line, lbs, base: None if any(v in line for v in vals) else line
+    if st.op == "|~":
+        return lambda ts, line, lbs, base: line if any(r.search(line) for r in rxs) else None
+    return lambda ts, line, lbs, base: None if any(r.search(line) for r in rxs) else line
+
+
+def _json_path(obj: Any, path: str) -> str:
+    cur = obj
+    for m in _JSON_PATH.finditer(path):
+        key = m.group(1) if m.group(1) is not None else m.group(3)
+        if key is not None:
+            if not isinstance(cur, dict) or key not in cur:
+                return ""
+            cur = cur[key]
+        else:
+            idx = int(m.group(2))
+            if not isinstance(cur, list) or idx >= len(cur):
+                return ""
+            cur = cur[idx]
+    if isinstance(cur, (dict, list)):
+        return orjson.dumps(cur).decode()
+    return json_value(cur)
+
+
+def _json(st: S.JsonParser) -> StageFn:
+    params = st.params
+
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            _set_error(lbs, "JSONParserErr", str(exc))
+            return line
+        if not isinstance(obj, dict):
+            _set_error(lbs, "JSONParserErr", "Value looks like a JSON scalar, not an object")
+            return line
+        if params:
+            for name, path in params:
+                _set_extracted(lbs, base, name, _json_path(obj, path))
+        else:
+            for k, v in flatten_json(obj).items():
+                _set_extracted(lbs, base, k, v)
+        return line
+
+    return run
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    """go-logfmt's reading of ``line``; raise ValueError on malformed input."""
+    out: dict[str, str] = {}
+    pos = 0
+    n = len(line)
+    while pos < n:
+        m = _LOGFMT.match(line, pos)
+        if not m or m.end() == pos:
+            if line[pos:].strip() == "":
+                break
+            raise ValueError(f"logfmt syntax error at pos {pos + 1}: unexpected '\"'")
+        key, raw = m.group(1), m.group(2)
+        if raw is None or raw == "":
+            value = ""
+        elif raw.startswith('"'):
+            value = orjson.loads(raw) if "\\" in raw else raw[1:-1]
+        else:
+            value = raw
+        out[key] = value
+        pos = m.end()
+    return out
+
+
+def _logfmt(st: S.LogfmtParser) -> StageFn:
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        try:
+            pairs = parse_logfmt(line)
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            _set_error(lbs, "LogfmtParserErr", str(exc))
+            return line
+        for k, v in pairs.items():
+            if v != "":
+                _set_extracted(lbs, base, sanitize(k), v)
+        return line
+
+    return run
+
+
+def _regex_parser(rx: re.Pattern[str], anchored: bool) -> StageFn:
+    find = rx.match if anchored else rx.search
+
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        m = find(line)
+        if m:
+            for k, v in m.groupdict().items():
+                if v is not None:
+                    _set_extracted(lbs, base, sanitize(k), v)
+        return line
+
+    return run
+
+
+def _label_format(st: S.LabelFormat) -> StageFn:
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        snapshot = dict(lbs)  # every template sees the labels as they were before the stage
+        for dst, kind, src in st.items:
+            if kind == "rename":
+                value = snapshot.get(src, "")  # type: ignore[arg-type]
+                lbs.pop(src, None)  # type: ignore[arg-type]
+            else:
+                value = src.render(snapshot, line, ts)  # type: ignore[attr-defined]
+            lbs[dst] = value
+        return line
+
+    return run
+
+
+def _drop_keep(st: S.DropKeep) -> StageFn:
+    def drop(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        for name, m in st.items:
+            if name in lbs and (m is None or m.matches(lbs[name])):
+                del lbs[name]
+                if name == ERROR:
+                    lbs.pop(ERROR_DETAILS, None)
+        return line
+
+    def keep(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        wanted = {name for name, m in st.items if name in lbs and (m is None or m.matches(lbs[name]))}
+        for name in list(lbs):
+            if name not in wanted and name not in (ERROR, ERROR_DETAILS):
+                del lbs[name]
+        return line
+
+    return keep if st.keep else drop
+
+
+_CMP: dict[str, Callable[[float, float], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+}
+_CONVERT: dict[str, Callable[[str], float | None]] = {
+    "number": lambda s: _go_float(s), "duration": go_duration_seconds, "bytes": parse_bytes,
+}
+
+
+def _go_float(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def eval_label_filter(e: S.LabelFilterExpr, lbs: dict[str, str]) -> bool:
+    """Does the line pass? A value that cannot be read sets LabelFilterErr and passes."""
+    if isinstance(e, S.LabelAnd):
+        return eval_label_filter(e.left, lbs) and eval_label_filter(e.right, lbs)
+    if isinstance(e, S.LabelOr):
+        return eval_label_filter(e.left, lbs) or eval_label_filter(e.right, lbs)
+    if e.kind == "string":
+        assert e.matcher is not None
+        return e.matcher.matches(lbs.get(e.name, ""))
+    if ERROR in lbs:
+        return True  # only string matchers can filter lines that already failed
+    raw = lbs.get(e.name)
+    if raw is None:
+        return e.op == "!="
+    value = _CONVERT[e.kind](raw)
+    if value is None:
+        _set_error(lbs, "LabelFilterErr", f"cannot read {raw!r} as a {e.kind}")
+        return True
+    return _CMP[e.op](value, e.value)  # type: ignore[arg-type]
+
+
+def compile_stages(stages: tuple[S.Stage, ...]) -> tuple[list[StageFn], S.Unwrap | None, list[S.LabelFilter]]:
+    """Stage functions before unwrap, the unwrap, and the label filters after it."""
+    fns: list[StageFn] = []
+    unwrap: S.Unwrap | None = None
+    post: list[S.LabelFilter] = []
+    for st in stages:
+        if unwrap is not None:
+            assert isinstance(st, S.LabelFilter)
+            post.append(st)
+        elif isinstance(st, S.LineFilter):
+            fns.append(_line_filter(st))
+        elif isinstance(st, S.JsonParser):
+            fns.append(_json(st))
+        elif isinstance(st, S.LogfmtParser):
+            fns.append(_logfmt(st))
+        elif isinstance(st, S.RegexpParser):
+            fns.append(_regex_parser(st.regex, anchored=False))
+        elif isinstance(st, S.PatternParser):
+            fns.append(_regex_parser(st.regex, anchored=True))
+        elif isinstance(st, S.LineFormat):
+            tmpl = st.template
+            fns.append(lambda ts, line, lbs, base, t=tmpl: t.render(lbs, line, ts))  # type: ignore[attr-defined,misc]
+        elif isinstance(st, S.LabelFormat):
+            fns.append(_label_format(st))
+        elif isinstance(st, S.DropKeep):
+            fns.append(_drop_keep(st))
+        elif isinstance(st, S.Decolorize):
+            fns.append(lambda ts, line, lbs, base: _ANSI.sub("", line))
+        elif isinstance(st, S.LabelFilter):
+            expr = st.expr
+            fns.append(lambda ts, line, lbs, base, e=expr: line if eval_label_filter(e, lbs) else None)  # type: ignore[misc]
+        elif isinstance(st, S.Unwrap):
+            unwrap = st
+    return fns, unwrap, post
+
+
+class Pipeline:
+    """A compiled pipeline; ``run`` gives (line, labels, value) or None when filtered out."""
+
+    def __init__(self, stages: tuple[S.Stage, ...], sample: str = "count") -> None:
+        self.fns, self.unwrap, self.post = compile_stages(stages)
+        self.sample = sample  # count | bytes | unwrap
+
+    def run(self, ts: int, line: str, stream: Mapping[str, str], base: frozenset[str]) -> Result | None:
+        lbs = dict(stream)
+        out: str | None = line
+        for fn in self.fns:
+            out = fn(ts, out, lbs, base)
+            if out is None:
+                return None
+        value = 1.0
+        if self.unwrap is not None:
+            value = self._unwrap(lbs)
+            for lf in self.post:
+                if not eval_label_filter(lf.expr, lbs):
+                    return None
+        elif self.sample == "bytes":
+            value = float(len(out.encode()))
+        return out, lbs, value
+
+    def _unwrap(self, lbs: dict[str, str]) -> float:
+        assert self.unwrap is not None
+        raw = lbs.pop(self.unwrap.label, None)  # the unwrapped label leaves the series labels
+        if ERROR in lbs:
+            return 0.0
+        conv = self.unwrap.conversion
+        value: float | None
+        if raw is None:
+            value = None
+        elif conv in ("duration", "duration_seconds"):
+            value = go_duration_seconds(raw)
+        elif conv == "bytes":
+            value = parse_bytes(raw)
+        else:
+            value = _go_float(raw)
+        if value is None:
+            _set_error(lbs, "SampleExtractionErr", f"cannot unwrap {self.unwrap.label}={raw!r} as a number")
+            return 0.0
+        return value if not math.isnan(value) else value

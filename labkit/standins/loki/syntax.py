@@ -1,0 +1,182 @@
+"""The LogQL syntax tree that the parser builds and the evaluator walks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """``name op "value"`` in a stream selector, a ``drop``/``keep`` item or a label filter."""
+
+    name: str
+    op: str  # one of = != =~ !~
+    value: str
+    regex: re.Pattern[str] | None = field(default=None, compare=False)
+
+    def matches(self, actual: str) -> bool:
+        """True when the label value ``actual`` ("" when absent) satisfies the matcher."""
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        assert self.regex is not None
+        hit = self.regex.fullmatch(actual) is not None
+        return hit if self.op == "=~" else not hit
+
+
+@dataclass(frozen=True)
+class LineFilter:
+    op: str  # |= != |~ !~
+    values: tuple[str, ...]  # alternatives joined with `or`
+    regexes: tuple[re.Pattern[str], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class JsonParser:
+    params: tuple[tuple[str, str], ...] = ()  # (label, path expression); empty: every field
+
+
+@dataclass(frozen=True)
+class LogfmtParser:
+    pass
+
+
+@dataclass(frozen=True)
+class RegexpParser:
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class PatternParser:
+    regex: re.Pattern[str]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LineFormat:
+    template: object  # templates.Template
+
+
+@dataclass(frozen=True)
+class LabelFormat:
+    items: tuple[tuple[str, str, object], ...]  # (dst, "rename"|"template", src name or Template)
+
+
+@dataclass(frozen=True)
+class DropKeep:
+    keep: bool
+    items: tuple[tuple[str, Matcher | None], ...]
+
+
+@dataclass(frozen=True)
+class Decolorize:
+    pass
+
+
+@dataclass(frozen=True)
+class LabelCompare:
+    """One label filter comparison; ``kind`` is string, number, duration or bytes."""
+
+    name: str
+    op: str
+    kind: str
+    value: object  # str for strings, float (seconds / bytes / number) otherwise
+    matcher: Matcher | None = None
+
+
+@dataclass(frozen=True)
+class LabelAnd:
+    left: LabelFilterExpr
+    right: LabelFilterExpr
+
+
+@dataclass(frozen=True)
+class LabelOr:
+    left: LabelFilterExpr
+    right: LabelFilterExpr
+
+
+LabelFilterExpr = Union[LabelCompare, LabelAnd, LabelOr]
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    expr: LabelFilterExpr
+
+
+@dataclass(frozen=True)
+class Unwrap:
+    label: str
+    conversion: str  # "" | duration | duration_seconds | bytes
+
+
+Stage = Union[
+    LineFilter, JsonParser, LogfmtParser, RegexpParser, PatternParser, LineFormat,
+    LabelFormat, DropKeep, Decolorize, LabelFilter, Unwrap,
+]
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    selector: tuple[Matcher, ...]
+    stages: tuple[Stage, ...]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    without: bool
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RangeAgg:
+    fn: str
+    query: LogQuery  # stages include the Unwrap, when there is one
+    range_ns: int
+    offset_ns: int = 0
+    param: float | None = None  # the quantile
+    grouping: Grouping | None = None
+
+    @property
+    def unwrap(self) -> Unwrap | None:
+        return next((s for s in self.query.stages if isinstance(s, Unwrap)), None)
+
+
+@dataclass(frozen=True)
+class VectorAgg:
+    op: str
+    expr: Expr
+    grouping: Grouping | None = None
+    param: float | None = None  # k of topk/bottomk
+
+
+@dataclass(frozen=True)
+class Matching:
+    on: bool
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    lhs: Expr
+    rhs: Expr
+    return_bool: bool = False
+    matching: Matching | None = None
+
+
+@dataclass(frozen=True)
+class NumberLit:
+    value: float
+
+
+@dataclass(frozen=True)
+class VectorLit:
+    value: float
+
+
+Expr = Union[RangeAgg, VectorAgg, BinOp, NumberLit, VectorLit]
+Query = Union[LogQuery, RangeAgg, VectorAgg, BinOp, NumberLit, VectorLit]
