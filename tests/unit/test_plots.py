@@ -1,0 +1,183 @@
+"""Plot helpers, drawn with Agg from a fake Prometheus over real HTTP and fake load results."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from labkit.load import COLUMNS, LoadResult  # noqa: E402
+from labkit.plots import (  # noqa: E402
+    plot_latency_percentiles,
+    plot_load_result,
+    plot_red,
+    plot_series,
+)
+from labkit.query.prometheus import Prometheus  # noqa: E402
+
+
+def matrix(series: list[tuple[dict[str, str], float]], start: float, end: float,
+           step: float) -> dict[str, Any]:
+    times = np.arange(start, end + 1e-9, step)
+    return {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": labels, "values": [[float(t), str(value)] for t in times]}
+        for labels, value in series]}}
+
+
+class FakeRangeProm:
+    """Answers query_range: histogram_quantile(q, ...) gives q/10 seconds, others fixed series."""
+
+    def __init__(self, *, empty: bool = False) -> None:
+        self.queries: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+                query = params["query"]
+                fake.queries.append(query)
+                span = (float(params["start"]), float(params["end"]), 5.0)
+                if empty:
+                    series: list[tuple[dict[str, str], float]] = []
+                elif m := re.match(r"histogram_quantile\(([\d.]+)", query):
+                    series = [({}, float(m.group(1)) / 10)]
+                elif query.startswith("sum by (status)"):
+                    series = [({"status": "success"}, 4.0), ({"status": "error"}, 1.0)]
+                else:
+                    series = [({}, 0.2)]
+                raw = json.dumps(matrix(series, *span)).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        self.prom = Prometheus(f"http://127.0.0.1:{self.server.server_address[1]}")
+
+    def close(self) -> None:
+        self.prom.close()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRangeProm]:
+    server = FakeRangeProm()
+    yield server
+    server.close()
+    plt.close("all")
+
+
+def legend_texts(ax: Any) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_latency_percentiles_draw_one_line_per_quantile_in_ms(fake: FakeRangeProm) -> None:
+    """p50/p95/p99 each get a line, labelled, with sub-second values shown in ms."""
+    ax = plot_latency_percentiles(fake.prom, window="30s")
+    assert legend_texts(ax) == ["p50", "p95", "p99"]
+    assert ax.get_ylabel() == "latency (ms)"
+    assert "llm_request_duration_seconds" in ax.get_title()
+    p99 = ax.get_lines()[2].get_ydata()
+    assert np.allclose(p99, 99.0)  # 0.099 s
+    assert fake.queries[2] == ("histogram_quantile(0.99, sum by (le) "
+                               "(rate(llm_request_duration_seconds_bucket[30s])))")
+
+
+def test_latency_percentiles_keep_by_labels_in_the_query(fake: FakeRangeProm) -> None:
+    """`by` adds labels to the sum and `selector` adds matchers; a _bucket suffix is accepted."""
+    plot_latency_percentiles(fake.prom, "llm_token_latency_seconds_bucket", quantiles=(0.9,),
+                             by="model", selector='job="llm-api"')
+    assert fake.queries == ['histogram_quantile(0.9, sum by (le, model) '
+                            '(rate(llm_token_latency_seconds_bucket{job="llm-api"}[1m])))']
+
+
+def test_bad_quantile_is_refused(fake: FakeRangeProm) -> None:
+    """A percentile given as 99 instead of 0.99 gets a clear error."""
+    with pytest.raises(ValueError, match="0.99 for p99"):
+        plot_latency_percentiles(fake.prom, quantiles=(99,))
+
+
+def test_red_has_rate_errors_and_duration_panels(fake: FakeRangeProm) -> None:
+    """The RED figure has three titled panels built from the gateway's metrics."""
+    fig = plot_red(fake.prom, job="llm-api")
+    rate_ax, err_ax, dur_ax = fig.axes
+    assert [a.get_title() for a in fig.axes] == ["Rate", "Errors", "Duration"]
+    assert sorted(legend_texts(rate_ax)) == ["error", "success"]
+    assert np.allclose(err_ax.get_lines()[0].get_ydata(), 20.0)  # 0.2 ratio shown as %
+    assert len(dur_ax.get_lines()) == 3
+    assert any('status="error"' in q and "or vector(0)" in q for q in fake.queries)
+    assert all('job="llm-api"' in q for q in fake.queries)
+
+
+def test_empty_results_draw_a_hint_instead_of_failing() -> None:
+    """With no traffic yet the panel says so instead of raising."""
+    server = FakeRangeProm(empty=True)
+    try:
+        ax = plot_latency_percentiles(server.prom)
+    finally:
+        server.close()
+    assert any("no data yet" in t.get_text() for t in ax.texts)
+    plt.close("all")
+
+
+def test_plot_series_labels_lines_by_the_chosen_labels() -> None:
+    """Any tidy frame plots one line per label set, named by label_by."""
+    times = pd.to_datetime([0, 5, 10], unit="s", utc=True)
+    frame = pd.DataFrame({"job": ["a"] * 3 + ["b"] * 3, "instance": ["x"] * 6,
+                          "timestamp": list(times) * 2, "value": [1, 2, 3, 4, 5, 6.0]})
+    ax = plot_series(frame, label_by="job", title="demo")
+    assert legend_texts(ax) == ["a", "b"]
+    assert list(ax.get_lines()[1].get_ydata()) == [4, 5, 6]
+    with pytest.raises(ValueError, match="not columns of the frame"):
+        plot_series(frame, label_by="pod")
+    with pytest.raises(ValueError, match="query_range"):
+        plot_series(pd.DataFrame({"x": [1]}))
+    plt.close("all")
+
+
+def load_result(ok: bool = True) -> LoadResult:
+    n = 20
+    rows = {c: [None] * n for c in COLUMNS}
+    rows.update(ttft_s=np.linspace(0.01, 0.2, n), e2e_s=np.linspace(0.1, 0.9, n),
+                queued_s=[0.0] * n, itl_s=[0.01] * n, completion_tokens=[8] * n,
+                status=[200 if ok else 500] * n, error=[None if ok else "boom"] * n)
+    return LoadResult(frame=pd.DataFrame(rows, columns=COLUMNS), duration_s=4.0,
+                      settings={"rate": 5.0})
+
+
+def test_load_result_plot_shows_ttft_and_e2e_distributions() -> None:
+    """The load plot has a histogram and a CDF of TTFT and e2e, in ms for fast runs."""
+    fig = plot_load_result(load_result())
+    hist_ax, cdf_ax = fig.axes
+    assert legend_texts(hist_ax) == ["TTFT", "e2e"]
+    assert cdf_ax.get_xlabel() == "latency (ms)"
+    ttft_line = cdf_ax.get_lines()[0]
+    assert ttft_line.get_xdata()[-1] == pytest.approx(200.0)
+    assert ttft_line.get_ydata()[-1] == 1.0
+    plt.close("all")
+
+
+def test_load_result_plot_of_failed_run_explains() -> None:
+    """If every request failed, the figure says so and points at the error column."""
+    fig = plot_load_result(load_result(ok=False))
+    assert any("all 20 requests failed" in t.get_text() for t in fig.axes[0].texts)
+    plt.close("all")
