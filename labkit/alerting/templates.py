@@ -36,6 +36,14 @@ def _environment(search_path: list[Path]) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
+        # Prometheus and Alertmanager templates use {{ }} themselves; ours use
+        # [[ ]], as in labkit.runtime.templates, so both read naturally side by side.
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        comment_start_string="[#",
+        comment_end_string="#]",
     )
     # Test templates compute evaluation times from the rules' `for:` values.
     env.filters["seconds"] = seconds
