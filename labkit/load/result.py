@@ -54,7 +54,8 @@ class LoadResult:
     def summary(self) -> dict[str, float]:
         """Counts, rates and p50/p90/p99 latencies as one flat dict of numbers."""
         count, ok = len(self.frame), self.ok
-        wall = self.duration_s if self.duration_s > 0 else math.nan
+        # At least the planned duration: the last arrival may finish before it ends.
+        wall = max(self.duration_s, float(self.settings.get("duration", 0.0))) or math.nan
         out: dict[str, float] = {
             "requests": count,
             "ok": len(ok),
