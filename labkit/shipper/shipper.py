@@ -85,6 +85,8 @@ class Shipper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        else:
+            self._pusher.close()  # never started: the worker will not close it
 
     @property
     def running(self) -> bool:
