@@ -46,13 +46,14 @@ def _series_label(key: Any, names: Sequence[str]) -> str:
     values = key if isinstance(key, tuple) else (key,)
     if len(names) == 1:
         return str(values[0])
-    return ", ".join(f"{n}={v}" for n, v in zip(names, values))
+    return ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False))
 
 
 def _time_axis(ax: Axes) -> None:
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel("time (UTC)")
 
 
@@ -142,7 +143,7 @@ def plot_red(prom: Prometheus, *, job: str = "llm-api", window: str = "1m",
     sel = _matchers(job, None)
     err_sel = _matchers(job, 'status="error"')
     fig, (rate_ax, err_ax, dur_ax) = plt.subplots(1, 3, figsize=(15, 3.5))
-    span = {"start": start, "end": end, "step": step}
+    span: dict[str, Any] = {"start": start, "end": end, "step": step}
     plot_series(prom.query_range(f"sum by (status) (rate({metric}{sel}[{window}]))", **span),
                 ax=rate_ax, label_by="status", title="Rate", ylabel="requests/s")
     # `or vector(0)`: with no errors at all the numerator is empty, and the ratio is 0, not gone.
@@ -165,7 +166,8 @@ def plot_load_result(result: LoadResult) -> Figure:
     """
     ok = result.ok
     fig, (hist_ax, cdf_ax) = plt.subplots(1, 2, figsize=(12, 3.5))
-    series = {"TTFT": ok["ttft_s"].dropna().astype(float), "e2e": ok["e2e_s"].dropna().astype(float)}
+    series = {name: ok[col].dropna().astype(float)
+              for name, col in (("TTFT", "ttft_s"), ("e2e", "e2e_s"))}
     factor, unit = _seconds_unit(pd.concat(series.values())) if len(ok) else (1.0, "s")
     hist_ax.set(title="Latency distribution", xlabel=f"latency ({unit})", ylabel="requests")
     cdf_ax.set(title="Latency CDF", xlabel=f"latency ({unit})", ylabel="fraction of requests")

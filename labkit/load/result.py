@@ -78,8 +78,8 @@ class LoadResult:
         head = (f"{s['requests']:.0f} requests, {s['ok']:.0f} ok, {s['errors']:.0f} errors, "
                 f"{s['achieved_rate']:.2f} req/s achieved (offered {s['offered_rate']:g}), "
                 f"{s['tokens_per_s']:.1f} tokens/s over {s['duration_s']:.1f}s")
-        return head + "\n" + (self.percentiles() * 1000).round(1).to_string(
-            header=[f"{c} ms" for c in self.percentiles().columns])
+        table = (self.percentiles() * 1000).round(1)
+        return head + "\n" + str(table.to_string(header=[f"{c} ms" for c in table.columns]))
 
     def __repr__(self) -> str:
         return f"LoadResult: {self._summary_text()}"

@@ -86,5 +86,5 @@ def build_schedule(
     user_idx = rng.choice(len(names), size=len(offsets), p=probs)
     return [
         Arrival(i, off, prompt_list[int(p)], names[int(u)])
-        for i, (off, p, u) in enumerate(zip(offsets, prompt_idx, user_idx))
+        for i, (off, p, u) in enumerate(zip(offsets, prompt_idx, user_idx, strict=True))
     ]

@@ -40,7 +40,7 @@ def parse_duration(text: str) -> float:
     text = text.strip()
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}; use Prometheus units like '30s', '5m', '1h30m'")
+        raise ValueError(f"not a duration: {text!r}; use units like '30s', '5m', '1h30m'")
     return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 

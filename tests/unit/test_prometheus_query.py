@@ -195,7 +195,8 @@ def test_bad_promql_raises_parse_error_with_prometheus_message(
 ) -> None:
     """A syntax error carries Prometheus's own position and message."""
     fake.answer("/api/v1/query", load("error_bad_data"), status=400)
-    with pytest.raises(QueryParseError, match="1:18: parse error: unclosed left parenthesis") as info:
+    message = "1:18: parse error: unclosed left parenthesis"
+    with pytest.raises(QueryParseError, match=message) as info:
         prom.query("sum(rate(up[1m])")
     assert info.value.status == 400
     assert "bad_data" in info.value.body
