@@ -39,7 +39,7 @@ def push_url(loki_url: str) -> str:
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0,
                   rand: float | None = None) -> float:
     """Exponential backoff with equal jitter: between half and all of min(cap, base*2^n)."""
-    ceiling = min(cap, base * 2 ** min(attempt, 32))
+    ceiling = min(cap, base * 2.0 ** min(attempt, 32))
     r = random.random() if rand is None else rand
     return ceiling / 2 + r * ceiling / 2
 

@@ -103,7 +103,8 @@ def test_deleted_file_is_drained_through_its_open_descriptor(log: Path) -> None:
     assert tailer.snapshot() == {}
 
 
-@pytest.mark.parametrize("poll_between", [False, True], ids=["copy-and-truncate", "poll-after-copy"])
+@pytest.mark.parametrize("poll_between", [False, True],
+                         ids=["copy-and-truncate", "poll-after-copy"])
 def test_copytruncate_neither_loses_nor_repeats(log: Path, poll_between: bool) -> None:
     """A copy of the live file is read from the offset reached; the truncated file from 0."""
     write(log, "a")
