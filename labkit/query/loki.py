@@ -1,0 +1,242 @@
+"""LogQL into pandas: a client for Loki's HTTP API (the real Loki or labkit's stand-in).
+
+Fetching and parsing are split: :class:`Loki` fetches raw JSON envelopes, and the pure
+functions :func:`streams_to_frame`, :func:`matrix_to_frame` and :func:`vector_to_frame`
+turn them into DataFrames, so the parsers are tested on saved responses.
+
+Frame columns:
+
+* streams: ``timestamp`` (``datetime64[ns, UTC]``), ``line``, one column per stream label,
+  then the fields of the line when it is a JSON object (a field never overwrites a label);
+  rows in time order, oldest first;
+* matrix and vector: ``timestamp``, ``value`` (float64), then one column per label.
+
+>>> loki = Loki("http://127.0.0.1:3100")                       # doctest: +SKIP
+>>> loki.query_range('sum by (level) (count_over_time({job="llm-api"}[1m]))', step="1m")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time as _time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from labkit.errors import QueryError, QueryHTTPError, QueryParseError
+
+__all__ = ["Loki", "matrix_to_frame", "streams_to_frame", "to_frame", "vector_to_frame"]
+
+TimeLike = datetime | pd.Timestamp | float | int | str
+_RELATIVE = re.compile(r"^(?:now)?-(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _time_param(value: TimeLike | None) -> str | None:
+    """Loki time parameter: nanoseconds for datetimes and numbers; RFC3339 strings pass through."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return str(value.value if value.tzinfo else value.tz_localize("UTC").value)
+    if isinstance(value, datetime):
+        return str(pd.Timestamp(value).tz_localize("UTC").value if value.tzinfo is None else pd.Timestamp(value).value)
+    if isinstance(value, (int, float)):
+        return str(int(round(value * 1e9)))  # unix seconds
+    text = value.strip()
+    if text == "now":
+        return str(_time.time_ns())
+    if m := _RELATIVE.match(text):
+        return str(_time.time_ns() - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1e9))
+    return text
+
+
+def _step_param(step: str | float | timedelta | None) -> str | None:
+    if step is None:
+        return None
+    if isinstance(step, timedelta):
+        return f"{step.total_seconds():g}"
+    if isinstance(step, (int, float)):
+        return f"{step:g}"
+    return step
+
+
+def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    return payload["data"] if "data" in payload and isinstance(payload["data"], Mapping) else payload
+
+
+def _ns_times(values: list[Any]) -> pd.DatetimeIndex:
+    return pd.to_datetime(pd.Series(values, dtype="int64"), unit="ns", utc=True)
+
+
+def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """A ``streams`` result as one row per line (see the module docstring for columns)."""
+    rows: list[dict[str, Any]] = []
+    label_cols: list[str] = []
+    field_cols: list[str] = []
+    for stream in _data(payload).get("result", []):
+        labels = stream.get("stream", {})
+        for name in labels:
+            if name not in label_cols:
+                label_cols.append(name)
+        for entry in stream.get("values", []):
+            ts, line = entry[0], entry[1]
+            row: dict[str, Any] = {"timestamp": int(ts), "line": line, **labels}
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict):
+                    for k, v in obj.items():
+                        if k not in row:  # labels, timestamp and line win over fields
+                            row[k] = v
+                            if k not in field_cols:
+                                field_cols.append(k)
+            rows.append(row)
+    labels_sorted = sorted(label_cols)
+    columns = ["timestamp", "line", *labels_sorted, *[c for c in field_cols if c not in labels_sorted]]
+    if not rows:
+        return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
+                             "line": pd.Series([], dtype="object")})
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["timestamp"] = _ns_times(frame["timestamp"].tolist()).values
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def _sample_frame(points: list[tuple[float, str, Mapping[str, str]]]) -> pd.DataFrame:
+    label_cols = sorted({k for _, _, labels in points for k in labels})
+    if not points:
+        return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
+                             "value": pd.Series([], dtype="float64")})
+    frame = pd.DataFrame(
+        [{"timestamp": t, "value": v, **labels} for t, v, labels in points],
+        columns=["timestamp", "value", *label_cols],
+    )
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("float64") * 1e3, unit="ms", utc=True).dt.round("ms")
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+def matrix_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """A ``matrix`` result as a tidy frame: timestamp, value, one column per label."""
+    points = [(t, float(v), s.get("metric", {})) for s in _data(payload).get("result", []) for t, v in s.get("values", [])]
+    return _sample_frame(points)
+
+
+def vector_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """A ``vector`` (or ``scalar``) result: timestamp, value, one column per label."""
+    data = _data(payload)
+    if data.get("resultType") == "scalar":
+        t, v = data["result"]
+        return _sample_frame([(t, float(v), {})])
+    return _sample_frame([(s["value"][0], float(s["value"][1]), s.get("metric", {})) for s in data.get("result", [])])
+
+
+def to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Dispatch on ``resultType``."""
+    kind = _data(payload).get("resultType")
+    if kind == "streams":
+        return streams_to_frame(payload)
+    if kind == "matrix":
+        return matrix_to_frame(payload)
+    if kind in ("vector", "scalar"):
+        return vector_to_frame(payload)
+    raise QueryError(f"unknown Loki resultType {kind!r}: expected streams, matrix, vector or scalar")
+
+
+class Loki:
+    """A Loki HTTP API client returning DataFrames; errors raise :class:`QueryError`."""
+
+    def __init__(self, url: str = "http://127.0.0.1:3100", *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Loki:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self.url + path
+        try:
+            resp = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise QueryError(
+                f"cannot reach Loki at {url}: {exc}. Is the lab running? Start it with `labkit up`, "
+                "or pass the right URL to Loki(...)"
+            ) from exc
+        if resp.status_code >= 400:
+            body = resp.text.strip()
+            cls = QueryParseError if resp.status_code == 400 and "parse error" in body else QueryHTTPError
+            raise cls(f"Loki answered {resp.status_code} for {url}: {body}", url=url, status=resp.status_code, body=body)
+        return resp
+
+    def fetch(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET ``path`` and return the decoded JSON envelope."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        resp = self._request("GET", path, params=clean)
+        try:
+            return resp.json()  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise QueryError(f"Loki at {self.url}{path} answered with something that is not JSON: {resp.text[:200]!r}") from exc
+
+    def query(self, logql: str, *, time: TimeLike | None = None, limit: int = 100,
+              direction: str = "backward") -> pd.DataFrame:
+        """An instant query (metric queries; Loki refuses log queries here)."""
+        return to_frame(self.fetch("/loki/api/v1/query", {
+            "query": logql, "time": _time_param(time), "limit": limit, "direction": direction}))
+
+    def query_range(self, logql: str, *, start: TimeLike | None = None, end: TimeLike | None = None,
+                    step: str | float | timedelta | None = None, limit: int = 1000,
+                    direction: str = "backward") -> pd.DataFrame:
+        """A range query: streams for log queries, a tidy matrix for metric queries."""
+        return to_frame(self.fetch("/loki/api/v1/query_range", {
+            "query": logql, "start": _time_param(start), "end": _time_param(end),
+            "step": _step_param(step), "limit": limit, "direction": direction}))
+
+    def labels(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> list[str]:
+        return list(self.fetch("/loki/api/v1/labels", {"start": _time_param(start), "end": _time_param(end)})["data"] or [])
+
+    def label_values(self, name: str, *, start: TimeLike | None = None, end: TimeLike | None = None) -> list[str]:
+        return list(self.fetch(f"/loki/api/v1/label/{name}/values",
+                               {"start": _time_param(start), "end": _time_param(end)})["data"] or [])
+
+    def series(self, match: str | Iterable[str]) -> list[dict[str, str]]:
+        matches = [match] if isinstance(match, str) else list(match)
+        return list(self.fetch("/loki/api/v1/series", {"match[]": matches})["data"] or [])
+
+    def ready(self) -> bool:
+        try:
+            return self._client.get("/ready").text.strip() == "ready"
+        except httpx.TransportError:
+            return False
+
+    def push(self, lines: Iterable[str | Mapping[str, Any] | tuple[Any, str]], labels: Mapping[str, str]) -> int:
+        """Push lines (strings, dicts sent as JSON, or (time, line) pairs) as one stream.
+
+        Lines without a time get the current time, one nanosecond apart, in order.
+        """
+        base = _time.time_ns()
+        values = []
+        for i, item in enumerate(lines):
+            if isinstance(item, tuple):
+                ts = _time_param(item[0])
+                line = item[1]
+            else:
+                ts = str(base + i)
+                line = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+            values.append([ts, line])
+        if not values:
+            return 0
+        body = {"streams": [{"stream": dict(labels), "values": values}]}
+        self._request("POST", "/loki/api/v1/push", json=body)
+        return len(values)
