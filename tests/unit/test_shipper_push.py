@@ -100,7 +100,8 @@ def test_backoff_doubles_with_jitter_and_cap(attempt: int, rand: float, expected
 class Recorder:
     """An httpx transport handler that stores pushed lines and can fail on demand."""
 
-    def __init__(self, answers: list[int] | None = None) -> None:
+    def __init__(self, answers: list[int] | None = None, body: str = "refused") -> None:
+        self.body = body
         self.answers = list(answers or [])
         self.batches: list[list[str]] = []
         self.calls = 0
@@ -113,7 +114,7 @@ class Recorder:
             body = json.loads(request.content)
             self.batches.append([v[1] for s in body["streams"] for v in s["values"]])
             self.got.set()
-        return httpx.Response(status, text="refused" if status != 204 else "")
+        return httpx.Response(status, text=self.body if status != 204 else "")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -149,11 +150,27 @@ def test_final_refusal_is_dropped_and_logged_and_later_lines_flow(
     caplog.set_level(logging.INFO, logger="labkit.shipper")
     with ship(tmp_path, rec, ["bad"], batch_wait=0.0) as shipper:
         wait_for(lambda: rec.calls >= 1)
-        (tmp_path / "gateway.log").open("a").write("good\n")
+        with (tmp_path / "gateway.log").open("a") as fh:
+            fh.write("good\n")
     assert rec.batches[-1] == ["good"]
     assert shipper.dropped == 1
     assert "refused a batch of 1 lines with HTTP 400" in caplog.text
     assert sum(s.offset for s in load_positions(tmp_path / "pos.json").values()) == 9
+
+
+def test_out_of_order_refusal_does_not_block_the_pipeline(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Loki's 'entry too far behind' is logged as partial, not counted dropped, and lines flow."""
+    rec = Recorder(answers=[400], body="entry with timestamp 2020-01-01 ignored, reason: "
+                   "'entry too far behind, oldest acceptable timestamp is: 2026-01-01'")
+    caplog.set_level(logging.INFO, logger="labkit.shipper")
+    with ship(tmp_path, rec, ["old"], batch_wait=0.0) as shipper:
+        wait_for(lambda: rec.calls >= 1)
+        with (tmp_path / "gateway.log").open("a") as fh:
+            fh.write("new\n")
+    assert rec.batches == [["new"]]
+    assert shipper.dropped == 0
+    assert "stored the rest; moving on" in caplog.text
 
 
 def test_retries_until_accepted_without_losing_the_batch(
