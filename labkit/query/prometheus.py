@@ -285,6 +285,18 @@ class Prometheus:
         cols = (["__name__"] if "__name__" in keys else []) + sorted(keys - {"__name__"})
         return pd.DataFrame(data, columns=cols).rename(columns={"__name__": "metric"})
 
+    def label_values(self, name: str) -> list[str]:
+        """Every value the label ``name`` takes, e.g. ``label_values("job")``."""
+        return [str(v) for v in self.get(f"/api/v1/label/{name}/values")["data"]]
+
+    def ready(self) -> bool:
+        """Whether Prometheus answers ``/-/ready`` with 200 (False if unreachable)."""
+        try:
+            resp = self._conn._session.get(self.url + "/-/ready", timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return resp.status_code == 200
+
     def targets(self) -> pd.DataFrame:
         """Active scrape targets: job, instance, health, lastError, scrapeUrl, lastScrape..."""
         data = self.get("/api/v1/targets", {"state": "active"})["data"]

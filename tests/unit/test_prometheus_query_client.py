@@ -297,3 +297,19 @@ def test_wait_for_does_not_wait_on_a_typo(fake: FakePrometheus, prom: Prometheus
     with pytest.raises(QueryParseError):
         prom.wait_for("sum(", timeout=60)
     assert len(fake.requests) == 1
+
+
+def test_label_values_and_ready(fake: FakePrometheus, prom: Prometheus) -> None:
+    """label_values lists a label's values; ready() reflects /-/ready."""
+    fake.answer("/api/v1/label/job/values", {"status": "success", "data": ["down", "prometheus"]})
+    assert prom.label_values("job") == ["down", "prometheus"]
+    assert prom.ready() is False  # the fake has no /-/ready route: 404
+    fake.answer("/-/ready", "Prometheus Server is Ready.\n")
+    assert prom.ready() is True
+    assert Prometheus(closed_port_url()).ready() is False
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
