@@ -132,3 +132,21 @@ def test_targets_and_series(prom: Prometheus) -> None:
     assert targets.loc["nothing-listens", "health"] == "down"
     assert "connection refused" in targets.loc["nothing-listens", "lastError"]
     assert set(prom.series("up")["job"]) == {"prometheus", "nothing-listens"}
+
+
+def test_latency_plot_runs_real_histogram_quantile(prom: Prometheus) -> None:
+    """The percentile plot's PromQL runs on a real histogram (Prometheus's own HTTP latency)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labkit.plots import plot_latency_percentiles
+
+    prom.wait_for("prometheus_http_request_duration_seconds_bucket", timeout=30, interval=0.5)
+    ax = plot_latency_percentiles(prom, "prometheus_http_request_duration_seconds",
+                                  window="10s", start="-30s", step="1s", by="handler",
+                                  selector='handler="/api/v1/query"')
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"quantile={q}, handler=/api/v1/query" for q in ("p50", "p95", "p99")]
+    plt.close("all")
