@@ -254,10 +254,9 @@ def test_cli_survives_kill_without_losing_lines(run_dir: Path, receiver: Receive
            "--loki-url", receiver.url, "--positions", f"{run_dir}/shipper/positions.json",
            "--label", "job=llm-api", "--batch-size", "40", "--batch-wait", "100ms"]
     writer = Writer(appender(run_dir / "logs" / "gateway.log"), count=500)
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: len(receiver.raw) > 40)
-    proc.kill()
-    proc.wait()
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as first:
+        wait_for(lambda: len(receiver.raw) > 40)
+        first.kill()
     written = writer.join()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(receiver.lines()) >= len(written))
