@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -41,8 +42,15 @@ class StatusRow:
 
 
 def _find(binary: str) -> Path | None:
+    """Where an executable is: PATH, labkit's cache, or (llama-server) its cached build."""
     from labkit.runtime.provision import find_binary
 
+    if binary == "llama-server":
+        from labkit.runtime.llama_build import cached_llama_server
+
+        found = shutil.which(binary)
+        cached = cached_llama_server()
+        return Path(found) if found else cached if cached.is_file() else None
     return find_binary(binary)
 
 

@@ -6,7 +6,7 @@ talks to, so their URLs are known when its command line is built.
 
 from __future__ import annotations
 
-import shutil
+
 
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
 from labkit.runtime.templates import render
@@ -278,8 +278,3 @@ register(ServiceSpec(
 ))
 
 
-def binary_available(name: str) -> bool:
-    """Whether an executable is installed (PATH or labkit's cache)."""
-    from labkit.runtime.provision import find_binary
-
-    return find_binary(name) is not None or shutil.which(name) is not None

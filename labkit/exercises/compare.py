@@ -1,0 +1,83 @@
+"""Compare a learner's answer with a reference by *results*, against the live lab.
+
+Two queries are the same answer when, evaluated at the same instant, they
+return the same series (label sets) with the same values, within a tolerance.
+A string match is never used, so ``sum(rate(x[1m]))`` and
+``sum by () (rate(x[1m]))`` both pass.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pandas as pd
+
+from labkit.errors import QueryError
+from labkit.exercises.core import CheckFailed, Outcome
+
+__all__ = ["close_to", "same_promql", "series_key"]
+
+IGNORED_LABELS = {"timestamp", "value", "metric"}
+
+
+def series_key(row: pd.Series, labels: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, str(row[k])) for k in labels if isinstance(row.get(k), str) and row[k])
+
+
+def _as_map(frame: pd.DataFrame) -> dict[tuple[tuple[str, str], ...], float]:
+    labels = sorted(c for c in frame.columns if c not in IGNORED_LABELS)
+    return {series_key(row, labels): float(row["value"]) for _, row in frame.iterrows()}
+
+
+def _fmt(key: tuple[tuple[str, str], ...]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
+
+
+def same_promql(lab: Any, answer: str, reference: str, *, rel: float = 1e-6,
+                abs_tol: float = 1e-9, at: float | None = None,
+                require_data: bool = True) -> Outcome:
+    """Evaluate both queries at one instant and compare series and values."""
+    if not isinstance(answer, str):
+        raise CheckFailed(f"expected a PromQL string, got {type(answer).__name__}")
+    prom = lab.prometheus
+    at = at if at is not None else time.time() - 1.0  # a moment ago: the last scrape has landed
+    try:
+        got = prom.query(answer, time=at)
+    except QueryError as exc:
+        raise CheckFailed(f"Prometheus rejected your query: {exc}") from None
+    want = prom.query(reference, time=at)
+    if require_data and want.empty:
+        raise CheckFailed("the reference query has no data yet: generate some traffic "
+                          "(run the load cell) and check again")
+    got_map, want_map = _as_map(got), _as_map(want)
+    if set(got_map) != set(want_map):
+        missing = [_fmt(k) for k in want_map if k not in got_map][:3]
+        extra = [_fmt(k) for k in got_map if k not in want_map][:3]
+        parts = [f"your query returned {len(got_map)} series, the answer has {len(want_map)}"]
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra)}")
+        return Outcome(False, "; ".join(parts))
+    for key, value in want_map.items():
+        mine = got_map[key]
+        both_nan = math.isnan(value) and math.isnan(mine)
+        if not both_nan and not math.isclose(mine, value, rel_tol=rel, abs_tol=abs_tol):
+            return Outcome(False, f"{_fmt(key)}: your value {mine:.6g}, expected {value:.6g}")
+    values = ", ".join(f"{v:.4g}" for v in list(want_map.values())[:3])
+    return Outcome(True, f"same result as the reference ({len(want_map)} series: {values})")
+
+
+def close_to(answer: Any, expected: float, *, rel: float = 0.05, abs_tol: float = 0.0,
+             unit: str = "") -> Outcome:
+    """A number within ``rel`` (relative) or ``abs_tol`` of the live value."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"expected a number, got {answer!r}") from None
+    if math.isclose(value, expected, rel_tol=rel, abs_tol=abs_tol):
+        return Outcome(True, f"{value:.4g}{unit} matches the live value {expected:.4g}{unit}")
+    return Outcome(False, f"{value:.4g}{unit} is not within {rel:.0%} of the live value "
+                          f"{expected:.4g}{unit}")

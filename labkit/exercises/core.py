@@ -1,0 +1,197 @@
+"""Exercises, checks and verdicts: the API every notebook uses.
+
+An exercise has an id, a title, a hint and a check. The check takes the
+learner's answer and the live lab, and compares *results* (two different
+correct queries both pass). ``check(id, answer)`` in a notebook returns a
+:class:`Verdict` that renders as a green/red box in Jupyter and a line in a
+terminal, and records the answer and the verdict in the cell output so a
+grader can read them back (and recompute them in its own process).
+
+    >>> from labkit.exercises import check                          # doctest: +SKIP
+    >>> check("metrics.request_rate", "sum(rate(llm_requests_total[1m]))")
+    ✔ metrics.request_rate — passed: ...
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "MIME_TYPE",
+    "CheckFailed",
+    "Exercise",
+    "Outcome",
+    "Verdict",
+    "all_exercises",
+    "check",
+    "evaluate",
+    "exercise",
+    "get",
+    "is_unanswered",
+]
+
+MIME_TYPE = "application/vnd.labkit.verdict+json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: passed or not, and a sentence saying why."""
+
+    passed: bool
+    detail: str
+
+
+class CheckFailed(Exception):
+    """Raised by a check helper to fail an answer with a reason the learner can act on."""
+
+
+Check = Callable[[Any, Any], Outcome]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One checked exercise."""
+
+    id: str
+    title: str
+    hint: str
+    check: Check
+    points: float = 1.0
+
+
+@dataclass
+class Verdict:
+    """The result of checking one answer: ``passed``, ``failed``, ``not attempted`` or ``error``."""
+
+    exercise_id: str
+    title: str
+    status: str
+    detail: str
+    hint: str = ""
+    answer: Any = None
+    points: float = 0.0
+    max_points: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["answer"] = _jsonable(self.answer)
+        return data
+
+    def __repr__(self) -> str:
+        mark = {"passed": "✔", "failed": "✘", "not attempted": "…", "error": "!"}[self.status]
+        text = f"{mark} {self.exercise_id} — {self.status}: {self.detail}"
+        if self.status != "passed" and self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#1a7f37", "failed": "#cf222e", "not attempted": "#6e7781",
+                  "error": "#9a6700"}[self.status]
+        hint = ""
+        if self.status != "passed" and self.hint:
+            hint = f"<div style='margin-top:4px'><b>Hint:</b> {html.escape(self.hint)}</div>"
+        return (
+            f"<div style='border-left:6px solid {colour};padding:6px 10px;margin:4px 0;"
+            f"background:{colour}14'><b style='color:{colour}'>{html.escape(self.status.upper())}"
+            f"</b> &nbsp; <code>{html.escape(self.exercise_id)}</code> — "
+            f"{html.escape(self.title)}<div>{html.escape(self.detail)}</div>{hint}</div>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # The JSON part is what a grader reads back from the executed notebook.
+        return {"text/plain": repr(self), "text/html": self._repr_html_(),
+                MIME_TYPE: self.to_json()}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(id: str, *, title: str, hint: str, points: float = 1.0
+             ) -> Callable[[Check], Check]:
+    """Register a check function as an exercise: ``@exercise("metrics.x", title=..., hint=...)``."""
+
+    def wrap(fn: Check) -> Check:
+        if id in _REGISTRY:
+            raise ValueError(f"exercise {id!r} is registered twice")
+        _REGISTRY[id] = Exercise(id=id, title=title, hint=hint, check=fn, points=points)
+        return fn
+
+    return wrap
+
+
+def _load_all() -> None:
+    from labkit.exercises import sets  # noqa: F401  (importing registers every exercise)
+
+
+def get(id: str) -> Exercise:
+    _load_all()
+    try:
+        return _REGISTRY[id]
+    except KeyError:
+        raise KeyError(f"no exercise {id!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_exercises(prefix: str = "") -> list[Exercise]:
+    _load_all()
+    return [e for k, e in sorted(_REGISTRY.items()) if k.startswith(prefix)]
+
+
+def is_unanswered(answer: Any) -> bool:
+    """None, ``...`` or an empty string mean the learner has not answered yet."""
+    return answer is None or answer is Ellipsis or (isinstance(answer, str) and not answer.strip())
+
+
+def evaluate(exercise_id: str, answer: Any, lab: Any = None) -> Verdict:
+    """Check an answer and return the verdict; never raises for a wrong or missing answer."""
+    ex = get(exercise_id)
+    base = dict(exercise_id=ex.id, title=ex.title, hint=ex.hint, answer=answer,
+                max_points=ex.points)
+    if is_unanswered(answer):
+        return Verdict(status="not attempted", detail="no answer yet: fill in the cell above",
+                       **base)
+    if lab is None:
+        from labkit.lab import connect
+
+        lab = connect()
+    try:
+        outcome = ex.check(answer, lab)
+    except CheckFailed as exc:
+        outcome = Outcome(False, str(exc))
+    except Exception as exc:  # a broken answer must not break the notebook
+        return Verdict(status="error", detail=f"{type(exc).__name__}: {exc}", **base)
+    return Verdict(status="passed" if outcome.passed else "failed", detail=outcome.detail,
+                   points=ex.points if outcome.passed else 0.0, **base)
+
+
+def check(exercise_id: str, answer: Any, lab: Any = None, *, strict: bool | None = None
+          ) -> Verdict:
+    """Check an answer against the live lab and show the verdict.
+
+    With ``strict`` (default: ``$LABKIT_STRICT_CHECKS``, set by CI when it runs
+    the notebooks with their solutions) a failed or erroring check raises
+    ``AssertionError`` so the run fails; an unanswered exercise never raises.
+    """
+    verdict = evaluate(exercise_id, answer, lab)
+    if strict is None:
+        strict = os.environ.get("LABKIT_STRICT_CHECKS", "") not in ("", "0", "false")
+    if strict and verdict.status in ("failed", "error"):
+        raise AssertionError(repr(verdict))
+    return verdict

@@ -1,0 +1,69 @@
+"""Inject faults into the running gateway from a notebook or a script.
+
+>>> from labkit import faults                          # doctest: +SKIP
+>>> faults.inject(error_rate=0.5)                      # half the requests fail with 500
+>>> faults.inject(latency_ms=800, hold_slots=4)        # slow, and llama-server's slots busy
+>>> faults.reset()
+
+Each call replaces the faults in force (unspecified faults go back to zero).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from labkit.errors import QueryError, QueryHTTPError
+
+__all__ = ["current", "inject", "reset"]
+
+
+def _gateway(gateway_url: str | None) -> str:
+    if gateway_url:
+        return gateway_url.rstrip("/")
+    from labkit.lab import connect
+
+    return connect().gateway_url
+
+
+def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    url = _gateway(gateway_url) + "/admin/faults"
+    try:
+        response = httpx.request(method, url, json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        raise QueryError(f"cannot reach the gateway at {url} ({exc}); is the lab up? "
+                         "Try `labkit status`.") from exc
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        raise QueryHTTPError(f"the gateway refused the faults: {message}", url=url,
+                             status=response.status_code, body=response.text)
+    return response.json()  # type: ignore[no-any-return]
+
+
+def inject(*, error_rate: float = 0.0, latency_ms: float = 0.0, upstream_timeout_s: float = 0.0,
+           hold_slots: int = 0, gateway_url: str | None = None) -> dict[str, Any]:
+    """Set the gateway's faults; returns the faults now in force.
+
+    error_rate: fraction of requests answered with an injected 500.
+    latency_ms: delay added to every request before it is forwarded.
+    upstream_timeout_s: replaces the upstream timeout, so slower generations fail with 504.
+    hold_slots: llama-server slots kept busy by endless background generations.
+    """
+    return _call("POST", gateway_url, {"error_rate": error_rate, "latency_ms": latency_ms,
+                                       "upstream_timeout_s": upstream_timeout_s,
+                                       "hold_slots": hold_slots})
+
+
+def reset(gateway_url: str | None = None) -> dict[str, Any]:
+    """Clear every fault."""
+    return _call("DELETE", gateway_url)
+
+
+def current(gateway_url: str | None = None) -> dict[str, Any]:
+    """The faults in force."""
+    return _call("GET", gateway_url)

@@ -1,0 +1,150 @@
+"""A lab you can reach: start one (:class:`Lab`) or find a running one (:func:`connect`)."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from labkit.config import LabConfig
+from labkit.errors import LabNotRunning
+from labkit.runtime import catalog
+from labkit.runtime.state import LabState
+
+if TYPE_CHECKING:
+    import openai
+
+    from labkit.query.jaeger import Jaeger
+    from labkit.query.loki import Loki
+    from labkit.query.prometheus import Prometheus
+
+__all__ = ["Lab", "connect"]
+
+# Extra endpoints a remote stack may name besides each service's main URL.
+EXTRA_URL_ENV = {"jaeger.otlp": "LABKIT_OTLP_URL"}
+
+
+def _env_urls(env: dict[str, str]) -> dict[str, str]:
+    urls = {}
+    for spec in catalog.all_services():
+        if spec.url_env and env.get(spec.url_env):
+            urls[spec.name] = env[spec.url_env].rstrip("/")
+    for key, name in EXTRA_URL_ENV.items():
+        if env.get(name):
+            urls[key] = env[name].rstrip("/")
+    return urls
+
+
+class Lab:
+    """The lab's services and clients for them.
+
+    Start a local lab for the length of a ``with`` block (stopped again at the end,
+    and cleaned up if the start fails)::
+
+        with Lab() as lab:
+            print(lab.prometheus.query("up"))
+
+    or reach a running one with :func:`connect`.
+    """
+
+    def __init__(self, config: LabConfig | None = None,
+                 urls: dict[str, str] | None = None) -> None:
+        self.config = config or LabConfig.from_env()
+        self.urls: dict[str, str] = dict(urls or {})
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def up(self, services: list[str] | None = None, progress: Any = print) -> Lab:
+        """Start the local lab (idempotent) and learn its URLs."""
+        from labkit.runtime.local import LocalRuntime
+
+        state = LocalRuntime(self.config).up(services, progress=progress)
+        self.urls = {**state.urls(), **_env_urls(dict(os.environ))}
+        self._started = True
+        return self
+
+    def down(self, progress: Any = print) -> None:
+        """Stop what the local lab started; safe to call twice."""
+        from labkit.runtime.local import LocalRuntime
+
+        LocalRuntime(self.config).down(progress=progress)
+        self._started = False
+
+    def __enter__(self) -> Lab:
+        try:
+            return self.up()
+        except BaseException:
+            self.down(progress=lambda _: None)
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.down(progress=lambda _: None)
+
+    # -- where things are ------------------------------------------------------------------------
+
+    def url(self, service: str) -> str:
+        """The base URL of a service; a clear error when this lab has none."""
+        try:
+            return self.urls[service]
+        except KeyError:
+            env = catalog.get(service.split(".")[0]).url_env or EXTRA_URL_ENV.get(service, "")
+            raise LabNotRunning(
+                f"this lab has no {service} (known: {', '.join(sorted(self.urls)) or 'none'}). "
+                f"Start it with `labkit up`, or point at one with {env}=http://host:port."
+            ) from None
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url("gateway")
+
+    @property
+    def prometheus(self) -> Prometheus:
+        from labkit.query.prometheus import Prometheus
+
+        return Prometheus(self.url("prometheus"))
+
+    @property
+    def loki(self) -> Loki:
+        from labkit.query.loki import Loki
+
+        return Loki(self.url("loki"))
+
+    @property
+    def jaeger(self) -> Jaeger:
+        from labkit.query.jaeger import Jaeger
+
+        return Jaeger(self.url("jaeger"))
+
+    def openai(self, **kwargs: Any) -> openai.OpenAI:
+        """An official OpenAI client pointed at the gateway."""
+        import openai as _openai
+
+        return _openai.OpenAI(base_url=self.gateway_url + "/v1", api_key="labkit", **kwargs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(self.urls.items()))
+        return f"Lab({inner})"
+
+
+def connect(config: LabConfig | None = None, *, env: dict[str, str] | None = None) -> Lab:
+    """Find a running lab: ``LABKIT_*_URL`` variables first, then the state file.
+
+    >>> lab = connect()                      # doctest: +SKIP
+    >>> lab.prometheus.query("up")           # doctest: +SKIP
+    """
+    config = config or LabConfig.from_env(env)
+    env = dict(os.environ if env is None else env)
+    urls: dict[str, str] = {}
+    state = LabState.load(config.state_file)
+    if state is not None:
+        urls.update(state.urls())
+    urls.update(_env_urls(env))
+    if not urls:
+        raise LabNotRunning(
+            f"no running lab found: no state file at {config.state_file} and no "
+            "LABKIT_*_URL variables. Start one with `labkit up` (or `make lab`), or set "
+            "LABKIT_PROMETHEUS_URL, LABKIT_GATEWAY_URL, ... to reach an existing stack."
+        )
+    return Lab(config, urls)
