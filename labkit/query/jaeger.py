@@ -21,7 +21,7 @@ import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import pandas as pd
@@ -43,8 +43,17 @@ __all__ = [
     "traces_to_frame",
 ]
 
-COLUMNS = ["trace_id", "span_id", "parent_id", "service", "operation", "start", "duration_ms",
-           "status", "attributes"]
+COLUMNS = [
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "service",
+    "operation",
+    "start",
+    "duration_ms",
+    "status",
+    "attributes",
+]
 _LOOKBACK = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d)")
 _UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -83,8 +92,13 @@ class Jaeger:
     >>> spans.groupby("operation").duration_ms.quantile(0.95)             # doctest: +SKIP
     """
 
-    def __init__(self, url: str = "http://127.0.0.1:16686", *, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:16686",
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"Jaeger URL must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
@@ -94,7 +108,7 @@ class Jaeger:
     def __repr__(self) -> str:
         return f"Jaeger({self.url!r})"
 
-    def __enter__(self) -> Jaeger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,8 +143,10 @@ class Jaeger:
             message = "; ".join(str(e.get("msg", e)) for e in errors)
             text = f"Jaeger answered HTTP {resp.status_code} for {path}: {message}"
         else:
-            text = (f"{resp.url} answered HTTP {resp.status_code} without a Jaeger error body "
-                    f"({resp.text[:120]!r}); is {self.url} really Jaeger's query API?")
+            text = (
+                f"{resp.url} answered HTTP {resp.status_code} without a Jaeger error body "
+                f"({resp.text[:120]!r}); is {self.url} really Jaeger's query API?"
+            )
         raise QueryHTTPError(text, url=str(resp.url), status=resp.status_code, body=resp.text)
 
     def services(self) -> list[str]:
@@ -139,14 +155,23 @@ class Jaeger:
 
     def operations(self, service: str) -> list[str]:
         """Operation (span) names of a service."""
-        return sorted(self.get(f"/api/services/{httpx.URL(service).raw_path.decode()}/operations")["data"] or [])
+        return sorted(
+            self.get(f"/api/services/{httpx.URL(service).raw_path.decode()}/operations")["data"]
+            or []
+        )
 
     def fetch_traces(
-        self, service: str, *, operation: str | None = None, tags: Mapping[str, Any] | None = None,
+        self,
+        service: str,
+        *,
+        operation: str | None = None,
+        tags: Mapping[str, Any] | None = None,
         min_duration: str | timedelta | float | None = None,
         max_duration: str | timedelta | float | None = None,
-        start: datetime | float | None = None, end: datetime | float | None = None,
-        lookback: str | timedelta = "1h", limit: int = 20,
+        start: datetime | float | None = None,
+        end: datetime | float | None = None,
+        lookback: str | timedelta = "1h",
+        limit: int = 20,
     ) -> dict[str, Any]:
         """The raw ``/api/traces`` envelope of a search (see :meth:`find_traces`)."""
         if not service:
@@ -154,16 +179,28 @@ class Jaeger:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         end_us = _micros(end) if end is not None else int(_time.time() * 1_000_000)
-        start_us = _micros(start) if start is not None else end_us - int(_seconds(lookback, "lookback") * 1e6)
+        start_us = (
+            _micros(start)
+            if start is not None
+            else end_us - int(_seconds(lookback, "lookback") * 1e6)
+        )
         if start_us > end_us:
-            raise ValueError(f"the search window ends before it starts (start={start!r}, end={end!r})")
-        params: dict[str, Any] = {"service": service, "start": start_us, "end": end_us, "limit": limit}
+            raise ValueError(
+                f"the search window ends before it starts (start={start!r}, end={end!r})"
+            )
+        params: dict[str, Any] = {
+            "service": service,
+            "start": start_us,
+            "end": end_us,
+            "limit": limit,
+        }
         if operation:
             params["operation"] = operation
         if tags:
             # Jaeger compares tag values as strings: True -> "true", 200 -> "200".
-            params["tags"] = json.dumps({k: (str(v).lower() if isinstance(v, bool) else str(v))
-                                         for k, v in tags.items()})
+            params["tags"] = json.dumps(
+                {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in tags.items()}
+            )
         if min_duration is not None:
             params["minDuration"] = _go_duration(min_duration, "min_duration")
         if max_duration is not None:
@@ -202,27 +239,44 @@ def _status(tags: Mapping[str, Any]) -> str:
 
 
 def traces_to_frame(payload: Mapping[str, Any] | list[Any]) -> pd.DataFrame:
-    """A span DataFrame (see the module docstring) from a Jaeger ``/api/traces`` envelope or trace list."""
+    """A span DataFrame (see the module docstring) from a ``/api/traces`` envelope or trace list."""
     traces = payload.get("data") if isinstance(payload, Mapping) else payload
     rows = []
     for trace in traces or []:
         processes = trace.get("processes") or {}
         for span in trace.get("spans") or []:
             tags = {t["key"]: _tag_value(t) for t in span.get("tags") or []}
-            parent = next((r["spanID"] for r in span.get("references") or []
-                           if r.get("refType") == "CHILD_OF"), None)
+            parent = next(
+                (
+                    r["spanID"]
+                    for r in span.get("references") or []
+                    if r.get("refType") == "CHILD_OF"
+                ),
+                None,
+            )
             process = processes.get(span.get("processID"), span.get("process") or {})
-            rows.append((
-                span["traceID"], span["spanID"], parent, process.get("serviceName", ""),
-                span["operationName"], span["startTime"], span["duration"] / 1000.0,
-                _status(tags), tags,
-            ))
+            rows.append(
+                (
+                    span["traceID"],
+                    span["spanID"],
+                    parent,
+                    process.get("serviceName", ""),
+                    span["operationName"],
+                    span["startTime"],
+                    span["duration"] / 1000.0,
+                    _status(tags),
+                    tags,
+                )
+            )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["start"] = pd.to_datetime(frame["start"].astype("int64"), unit="us", utc=True)
     frame["duration_ms"] = frame["duration_ms"].astype("float64")
     # pandas 3 would store a missing parent as NaN in a string column; keep None.
-    frame["parent_id"] = pd.Series([p if isinstance(p, str) else None for p in frame["parent_id"]],
-                                   index=frame.index, dtype=object)
+    frame["parent_id"] = pd.Series(
+        [p if isinstance(p, str) else None for p in frame["parent_id"]],
+        index=frame.index,
+        dtype=object,
+    )
     return frame.sort_values(["trace_id", "start", "span_id"], ignore_index=True)
 
 
@@ -255,7 +309,9 @@ def _one_trace(frame: pd.DataFrame, trace_id: str | None) -> pd.DataFrame:
     ids = frame["trace_id"].unique()
     if trace_id is None:
         if len(ids) != 1:
-            raise ValueError(f"the frame holds {len(ids)} traces; pass trace_id= (one of {list(ids)[:3]}...)")
+            raise ValueError(
+                f"the frame holds {len(ids)} traces; pass trace_id= (one of {list(ids)[:3]}...)"
+            )
         return frame
     spans = frame[frame["trace_id"] == trace_id]
     if spans.empty:
@@ -264,11 +320,13 @@ def _one_trace(frame: pd.DataFrame, trace_id: str | None) -> pd.DataFrame:
 
 
 def trace_tree(frame: pd.DataFrame, trace_id: str | None = None) -> list[SpanNode]:
-    """The root spans of one trace, each holding its children; spans whose parent is absent are roots."""
+    """The root spans of one trace, holding their children (an orphan span is a root)."""
     spans = _one_trace(frame, trace_id).sort_values(["start", "span_id"])
-    nodes = {r.span_id: SpanNode(r.span_id, r.operation, r.service, r.start, r.duration_ms, r.status)
-             for r in spans.itertuples()}
-    roots = []
+    nodes = {
+        r.span_id: SpanNode(r.span_id, r.operation, r.service, r.start, r.duration_ms, r.status)
+        for r in spans.itertuples()
+    }
+    roots: list[SpanNode] = []
     for r in spans.itertuples():
         parent = nodes.get(r.parent_id) if r.parent_id else None
         (parent.children if parent is not None else roots).append(nodes[r.span_id])
@@ -304,8 +362,10 @@ def critical_path(frame: pd.DataFrame, trace_id: str | None = None) -> list[Path
     """
     spans = _one_trace(frame, trace_id)
     t0 = spans["start"].min()
-    us = {r.span_id: [int((r.start - t0) / pd.Timedelta(microseconds=1)), 0, r.parent_id, r]
-          for r in spans.itertuples()}
+    us = {
+        r.span_id: [int((r.start - t0) / pd.Timedelta(microseconds=1)), 0, r.parent_id, r]
+        for r in spans.itertuples()
+    }
     for entry in us.values():
         entry[1] = entry[0] + round(entry[3].duration_ms * 1000)
     children: dict[str, list[str]] = {}
@@ -333,26 +393,29 @@ def critical_path(frame: pd.DataFrame, trace_id: str | None = None) -> list[Path
     self_us: dict[str, int] = {}
     first_at: dict[str, int] = {}
     visited: set[str] = set()
-    span, returning = root, None
+    span = root
+    returning: int | None = None
     while True:
         visited.add(span)
         bound = us[span][1] if returning is None else returning
-        child = next((c for c in kids[span] if c not in visited and us[c][1] <= bound), None)
-        section_start = us[child][1] if child is not None else us[span][0]
+        nxt = next((c for c in kids[span] if c not in visited and us[c][1] <= bound), None)
+        section_start = us[nxt][1] if nxt is not None else us[span][0]
         if bound > section_start:
             self_us[span] = self_us.get(span, 0) + bound - section_start
             first_at[span] = min(first_at.get(span, section_start), section_start)
-        if child is not None:
-            span, returning = child, None
+        if nxt is not None:
+            span, returning = nxt, None
         elif span == root:
             break
         else:
-            span, returning = us[span][2], us[span][0]
+            span, returning = str(us[span][2]), us[span][0]
     ordered = sorted(self_us, key=lambda s: (first_at[s], us[s][0]))
     return [PathSpan(s, us[s][3].operation, us[s][3].service, self_us[s] / 1000.0) for s in ordered]
 
 
-def plot_waterfall(frame: pd.DataFrame, trace_id: str | None = None, ax: Axes | None = None) -> Axes:
+def plot_waterfall(
+    frame: pd.DataFrame, trace_id: str | None = None, ax: Axes | None = None
+) -> Axes:
     """A Gantt chart of one trace: a bar per span, indented by depth, error spans in red."""
     import matplotlib.pyplot as plt  # lazy: only plotting needs matplotlib
 
@@ -366,10 +429,19 @@ def plot_waterfall(frame: pd.DataFrame, trace_id: str | None = None, ax: Axes | 
         color = "tab:red" if n.status == "error" else "tab:blue"
         # A minimum width keeps sub-pixel spans visible.
         ax.barh(i, max(n.duration_ms, total / 500), left=left, color=color, height=0.6)
-        ax.text(left + n.duration_ms + total / 100, i, f"{n.duration_ms:.1f} ms", va="center", fontsize=8)
+        ax.text(
+            left + n.duration_ms + total / 100,
+            i,
+            f"{n.duration_ms:.1f} ms",
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(nodes)))
-    ax.set_yticklabels(["    " * n.depth + f"{n.service}: {n.operation}" for n in nodes],
-                       fontfamily="monospace", fontsize=8)
+    ax.set_yticklabels(
+        ["    " * n.depth + f"{n.service}: {n.operation}" for n in nodes],
+        fontfamily="monospace",
+        fontsize=8,
+    )
     ax.set_ylim(len(nodes) - 0.5, -0.5)  # first span at the top
     ax.set_xlabel("milliseconds since the trace started")
     shown = trace_id if trace_id is not None else frame["trace_id"].iloc[0]
@@ -377,8 +449,15 @@ def plot_waterfall(frame: pd.DataFrame, trace_id: str | None = None, ax: Axes | 
     return ax
 
 
-def trace_logs(trace_id: str, loki: Any, *, job: str = "llm-api", start: Any = None, end: Any = None,
-               limit: int = 1000) -> pd.DataFrame:
+def trace_logs(
+    trace_id: str,
+    loki: Any,
+    *,
+    job: str = "llm-api",
+    start: Any = None,
+    end: Any = None,
+    limit: int = 1000,
+) -> pd.DataFrame:
     """The log lines of a trace, fetched from Loki by ``trace_id``.
 
     ``loki`` is a :class:`labkit.query.loki.Loki` or its URL. Runs
@@ -389,7 +468,7 @@ def trace_logs(trace_id: str, loki: Any, *, job: str = "llm-api", start: Any = N
     if not re.fullmatch(r"[A-Za-z0-9_.:-]+", job):
         raise ValueError(f"job {job!r} may hold only letters, digits and _.:-")
     if isinstance(loki, str):
-        from labkit.query.loki import Loki  # lazy: the logs client is optional here
+        from labkit.query.loki import Loki  # lazy: only this helper needs the logs client
 
         loki = Loki(loki)
     # Jaeger prints ids with a zero high half as 16 digits; logs carry all 32.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -36,8 +35,12 @@ def standin(tmp_path: Path) -> Iterator[JaegerStandin]:
 
 
 def _provider(server: JaegerStandin, service: str = "llm-api") -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": service, "deployment.environment": "lab"}))
-    exporter = OTLPSpanExporter(endpoint=server.otlp_url + "/v1/traces", compression=Compression.Gzip)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "deployment.environment": "lab"})
+    )
+    exporter = OTLPSpanExporter(
+        endpoint=server.otlp_url + "/v1/traces", compression=Compression.Gzip
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
@@ -55,7 +58,9 @@ def _send_request_trace(server: JaegerStandin, t0: int | None = None) -> str:
     inference = tracer.start_span("inference", context=ctx, start_time=t0 + 10 * MS)
     inference.set_attribute("gen_ai.usage.output_tokens", 32)
     inference.add_event("first_token", timestamp=t0 + 30 * MS)
-    decode = tracer.start_span("decode", context=otel_trace.set_span_in_context(inference), start_time=t0 + 30 * MS)
+    decode = tracer.start_span(
+        "decode", context=otel_trace.set_span_in_context(inference), start_time=t0 + 30 * MS
+    )
     decode.end(end_time=t0 + 90 * MS)
     inference.end(end_time=t0 + 100 * MS)
     post = tracer.start_span("post_process", context=ctx, start_time=t0 + 100 * MS)
@@ -72,20 +77,34 @@ def _send_request_trace(server: JaegerStandin, t0: int | None = None) -> str:
 def test_sdk_spans_come_back_with_links_durations_and_tags(standin: JaegerStandin) -> None:
     """A trace exported by the SDK is found by service, with its tree, durations and tags intact."""
     trace_id = _send_request_trace(standin)
-    body = httpx.get(standin.query_url + "/api/traces", params={"service": "llm-api", "limit": 20}).json()
+    body = httpx.get(
+        standin.query_url + "/api/traces", params={"service": "llm-api", "limit": 20}
+    ).json()
     assert body["errors"] is None and len(body["data"]) == 1
     trace = body["data"][0]
     assert trace["traceID"] == trace_id
     spans = {s["operationName"]: s for s in trace["spans"]}
-    assert set(spans) == {"POST /v1/chat/completions", "tokenize", "inference", "decode", "post_process"}
+    assert set(spans) == {
+        "POST /v1/chat/completions",
+        "tokenize",
+        "inference",
+        "decode",
+        "post_process",
+    }
     root_id = spans["POST /v1/chat/completions"]["spanID"]
     assert spans["POST /v1/chat/completions"]["references"] == []
     for child in ("tokenize", "inference", "post_process"):
-        assert spans[child]["references"] == [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": root_id}]
+        assert spans[child]["references"] == [
+            {"refType": "CHILD_OF", "traceID": trace_id, "spanID": root_id}
+        ]
     assert spans["decode"]["references"][0]["spanID"] == spans["inference"]["spanID"]
     assert {op: s["duration"] for op, s in spans.items()} == {
-        "POST /v1/chat/completions": 120_000, "tokenize": 8_000, "inference": 90_000, "decode": 60_000,
-        "post_process": 10_000}
+        "POST /v1/chat/completions": 120_000,
+        "tokenize": 8_000,
+        "inference": 90_000,
+        "decode": 60_000,
+        "post_process": 10_000,
+    }
     tags = {t["key"]: t["value"] for t in spans["post_process"]["tags"]}
     assert tags["error"] is True and tags["otel.status_code"] == "ERROR"
     assert tags["otel.scope.name"] == "labkit.gateway"
@@ -109,8 +128,13 @@ def test_client_searches_and_breaks_down_a_trace(standin: JaegerStandin) -> None
         spans = jaeger.trace(trace_id)
         assert len(spans) == 5 and spans.set_index("operation").loc["decode", "duration_ms"] == 60.0
         path = {p.operation: p.self_ms for p in critical_path(spans)}
-        assert path == {"POST /v1/chat/completions": 12.0, "tokenize": 8.0, "inference": 30.0,
-                        "decode": 60.0, "post_process": 10.0}
+        assert path == {
+            "POST /v1/chat/completions": 12.0,
+            "tokenize": 8.0,
+            "inference": 30.0,
+            "decode": 60.0,
+            "post_process": 10.0,
+        }
         with pytest.raises(QueryHTTPError, match="trace not found") as info:
             jaeger.trace("1" * 32)
         assert info.value.status == 404
@@ -118,8 +142,11 @@ def test_client_searches_and_breaks_down_a_trace(standin: JaegerStandin) -> None
 
 def test_json_encoding_is_accepted_and_answered_in_json(standin: JaegerStandin) -> None:
     """An OTLP/JSON export gets a JSON ExportTraceServiceResponse and is searchable."""
-    resp = httpx.post(standin.otlp_url + "/v1/traces", content=(FIXTURES / "sdk_export.json").read_bytes(),
-                      headers={"Content-Type": "application/json"})
+    resp = httpx.post(
+        standin.otlp_url + "/v1/traces",
+        content=(FIXTURES / "sdk_export.json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
     assert (resp.status_code, resp.json()) == (200, {})
     got = httpx.get(standin.query_url + "/api/traces/5b8efff798038103d269b633813fc60c").json()
     assert len(got["data"][0]["spans"]) == 4
@@ -127,15 +154,20 @@ def test_json_encoding_is_accepted_and_answered_in_json(standin: JaegerStandin) 
 
 @pytest.mark.parametrize(
     ("content", "content_type", "status"),
-    [(b"\xff\xff\xff", "application/x-protobuf", 400), (b"{oops", "application/json", 400),
-     (b"hello", "text/plain", 415)],
+    [
+        (b"\xff\xff\xff", "application/x-protobuf", 400),
+        (b"{oops", "application/json", 400),
+        (b"hello", "text/plain", 415),
+    ],
     ids=["garbage-protobuf", "broken-json", "wrong-media-type"],
 )
 def test_bad_payloads_get_an_error_and_the_server_keeps_serving(
     standin: JaegerStandin, content: bytes, content_type: str, status: int
 ) -> None:
     """A bad export is refused with a message; the next good one is still accepted."""
-    resp = httpx.post(standin.otlp_url + "/v1/traces", content=content, headers={"Content-Type": content_type})
+    resp = httpx.post(
+        standin.otlp_url + "/v1/traces", content=content, headers={"Content-Type": content_type}
+    )
     assert resp.status_code == status
     if content_type == "application/x-protobuf":
         from google.rpc.status_pb2 import Status
@@ -143,7 +175,11 @@ def test_bad_payloads_get_an_error_and_the_server_keeps_serving(
         message = Status.FromString(resp.content).message
     else:
         message = resp.json()["message"]
-    assert "not a valid protobuf" in message or "not valid JSON" in message or "Content-Type" in message
+    assert (
+        "not a valid protobuf" in message
+        or "not valid JSON" in message
+        or "Content-Type" in message
+    )
     _send_request_trace(standin)
     assert httpx.get(standin.query_url + "/api/services").json()["data"] == ["llm-api"]
 
@@ -161,7 +197,9 @@ def test_retention_cap_drops_the_oldest_traces(tmp_path: Path) -> None:
     """With --max-traces 3, the first two of five traces are gone and the last three remain."""
     with JaegerStandin(tmp_path, otlp_port=0, query_port=0, max_traces=3) as server:
         ids = [_send_request_trace(server) for _ in range(5)]
-        found = httpx.get(server.query_url + "/api/traces", params={"service": "llm-api"}).json()["data"]
+        found = httpx.get(server.query_url + "/api/traces", params={"service": "llm-api"}).json()[
+            "data"
+        ]
         assert {t["traceID"] for t in found} == set(ids[2:])
         assert httpx.get(f"{server.query_url}/api/traces/{ids[0]}").status_code == 404
 
@@ -171,15 +209,23 @@ def test_operations_and_dependencies(standin: JaegerStandin) -> None:
     t0 = time.time_ns() - 1_000 * MS
     front, back = _provider(standin, "frontend"), _provider(standin, "llm-api")
     parent = front.get_tracer("t").start_span("call", kind=SpanKind.CLIENT, start_time=t0)
-    back.get_tracer("t").start_span("serve", kind=SpanKind.SERVER, start_time=t0 + MS,
-                                    context=otel_trace.set_span_in_context(parent)).end(end_time=t0 + 2 * MS)
+    back.get_tracer("t").start_span(
+        "serve",
+        kind=SpanKind.SERVER,
+        start_time=t0 + MS,
+        context=otel_trace.set_span_in_context(parent),
+    ).end(end_time=t0 + 2 * MS)
     parent.end(end_time=t0 + 3 * MS)
     front.shutdown()
     back.shutdown()
-    ops = httpx.get(standin.query_url + "/api/operations", params={"service": "llm-api", "spanKind": "server"}).json()
+    ops = httpx.get(
+        standin.query_url + "/api/operations", params={"service": "llm-api", "spanKind": "server"}
+    ).json()
     assert ops["data"] == [{"name": "serve", "spanKind": "server"}]
-    deps = httpx.get(standin.query_url + "/api/dependencies",
-                     params={"endTs": time.time_ns() // MS, "lookback": 3_600_000}).json()
+    deps = httpx.get(
+        standin.query_url + "/api/dependencies",
+        params={"endTs": time.time_ns() // MS, "lookback": 3_600_000},
+    ).json()
     assert deps["data"] == [{"parent": "frontend", "child": "llm-api", "callCount": 1}]
 
 
@@ -194,9 +240,24 @@ def test_cli_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     otlp_port, query_port = _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labkit.standins.jaeger", "--otlp-port", str(otlp_port),
-         "--query-port", str(query_port), "--data-dir", str(tmp_path), "--max-traces", "10"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "labkit.standins.jaeger",
+            "--otlp-port",
+            str(otlp_port),
+            "--query-port",
+            str(query_port),
+            "--data-dir",
+            str(tmp_path),
+            "--max-traces",
+            "10",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -207,8 +268,14 @@ def test_cli_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
             time.sleep(0.1)
-        assert httpx.post(f"http://127.0.0.1:{otlp_port}/v1/traces", content=b"",
-                          headers={"Content-Type": "application/x-protobuf"}).status_code == 200
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{otlp_port}/v1/traces",
+                content=b"",
+                headers={"Content-Type": "application/x-protobuf"},
+            ).status_code
+            == 200
+        )
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)

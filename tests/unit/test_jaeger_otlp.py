@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from labkit.standins.jaeger.model import rows_from_request
-from labkit.standins.jaeger.otlp import OTLPDecodeError, decode_request, encode_response, encode_status
+from labkit.standins.jaeger.otlp import (
+    OTLPDecodeError,
+    decode_request,
+    encode_response,
+    encode_status,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jaeger"
 PB = "application/x-protobuf"
@@ -23,9 +28,16 @@ def _json_fixture() -> dict:
 def test_protobuf_and_json_encodings_decode_to_the_same_spans() -> None:
     """The SDK's protobuf bytes and the same request in OTLP/JSON yield identical spans."""
     from_pb = list(rows_from_request(decode_request((FIXTURES / "sdk_export.pb").read_bytes(), PB)))
-    from_json = list(rows_from_request(decode_request((FIXTURES / "sdk_export.json").read_bytes(), JSON)))
+    from_json = list(
+        rows_from_request(decode_request((FIXTURES / "sdk_export.json").read_bytes(), JSON))
+    )
     assert from_pb == from_json
-    assert [r.operation for r in from_pb] == ["POST /v1/chat/completions", "tokenize", "inference", "post_process"]
+    assert [r.operation for r in from_pb] == [
+        "POST /v1/chat/completions",
+        "tokenize",
+        "inference",
+        "post_process",
+    ]
 
 
 def test_json_hex_ids_become_the_right_bytes() -> None:
@@ -45,11 +57,33 @@ def test_gzip_content_encoding_is_accepted() -> None:
 
 def test_json_accepts_enum_ints_int64_numbers_and_ignores_unknown_fields() -> None:
     """Receivers must take enum ints, int64 as numbers or strings, and skip unknown fields."""
-    doc = {"resourceSpans": [{"resource": {"attributes": []}, "futureField": 1, "scopeSpans": [{"spans": [{
-        "traceId": "000000000000000000000000000000ab", "spanId": "00000000000000cd", "name": "x",
-        "kind": 3, "startTimeUnixNano": 1000, "endTimeUnixNano": "3000", "somethingNew": {"a": 1},
-        "attributes": [{"key": "n", "value": {"intValue": 7}}]}]}]}]}
-    rows = list(rows_from_request(decode_request(json.dumps(doc).encode(), JSON + "; charset=utf-8")))
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "futureField": 1,
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "000000000000000000000000000000ab",
+                                "spanId": "00000000000000cd",
+                                "name": "x",
+                                "kind": 3,
+                                "startTimeUnixNano": 1000,
+                                "endTimeUnixNano": "3000",
+                                "somethingNew": {"a": 1},
+                                "attributes": [{"key": "n", "value": {"intValue": 7}}],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    rows = list(
+        rows_from_request(decode_request(json.dumps(doc).encode(), JSON + "; charset=utf-8"))
+    )
     assert len(rows) == 1
     assert (rows[0].kind, rows[0].start_us, rows[0].duration_us) == ("client", 1, 2)
     assert rows[0].service == "missing-service-name"
@@ -76,11 +110,22 @@ def _json_with(**span_fields: object) -> bytes:
         (b"", PB, "br", "unsupported Content-Encoding"),
         (b"{}", "text/plain", None, "unsupported Content-Type"),
     ],
-    ids=["garbage-protobuf", "broken-json", "json-array", "short-trace-id", "non-hex-span-id",
-         "zero-trace-id", "non-numeric-time", "bad-gzip", "brotli", "text-plain"],
+    ids=[
+        "garbage-protobuf",
+        "broken-json",
+        "json-array",
+        "short-trace-id",
+        "non-hex-span-id",
+        "zero-trace-id",
+        "non-numeric-time",
+        "bad-gzip",
+        "brotli",
+        "text-plain",
+    ],
 )
-def test_bad_payloads_are_refused_with_a_reason(body: bytes, content_type: str, encoding: str | None,
-                                                message: str) -> None:
+def test_bad_payloads_are_refused_with_a_reason(
+    body: bytes, content_type: str, encoding: str | None, message: str
+) -> None:
     """Each malformed request raises OTLPDecodeError saying what was wrong."""
     with pytest.raises(OTLPDecodeError, match=message):
         decode_request(body, content_type, encoding)

@@ -6,8 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    KeyValue,
+    KeyValueList,
+)
 
 from labkit.standins.jaeger.app import render_trace
 from labkit.standins.jaeger.model import rows_from_request
@@ -40,8 +47,18 @@ def test_rendered_trace_matches_the_reviewed_fixture() -> None:
 def test_rendered_trace_keeps_jaeger_field_order() -> None:
     """Span objects carry Jaeger's fields in Go's struct order (some clients diff raw text)."""
     span = _trace()["spans"][0]
-    assert list(span) == ["traceID", "spanID", "operationName", "references", "startTime", "duration",
-                          "tags", "logs", "processID", "warnings"]
+    assert list(span) == [
+        "traceID",
+        "spanID",
+        "operationName",
+        "references",
+        "startTime",
+        "duration",
+        "tags",
+        "logs",
+        "processID",
+        "warnings",
+    ]
 
 
 def _tags(span: dict) -> dict:
@@ -62,22 +79,38 @@ def _tags(span: dict) -> dict:
         ("inference", "llm.stream", ("bool", True)),
         ("post_process", "otel.status_description", ("string", "ValueError: bad output")),
     ],
-    ids=["kind", "int", "error-flag", "status-error", "scope", "no-status-when-unset", "array-as-json",
-         "float", "bool", "status-message"],
+    ids=[
+        "kind",
+        "int",
+        "error-flag",
+        "status-error",
+        "scope",
+        "no-status-when-unset",
+        "array-as-json",
+        "float",
+        "bool",
+        "status-message",
+    ],
 )
-def test_span_tags_follow_jaegers_otlp_mapping(operation: str, key: str, expected: tuple | None) -> None:
+def test_span_tags_follow_jaegers_otlp_mapping(
+    operation: str, key: str, expected: tuple | None
+) -> None:
     """Attributes, kind, status and scope become typed tags as Jaeger v2 renders them."""
     span = next(s for s in _trace()["spans"] if s["operationName"] == operation)
     assert _tags(span).get(key) == expected
 
 
 def test_parent_and_links_become_references_and_events_become_logs() -> None:
-    """The parent is the first CHILD_OF reference, a link FOLLOWS_FROM; events are logs with `event`."""
+    """The parent is the first CHILD_OF reference, a link FOLLOWS_FROM; events are logs."""
     inference = next(s for s in _trace()["spans"] if s["operationName"] == "inference")
     assert [r["refType"] for r in inference["references"]] == ["CHILD_OF", "FOLLOWS_FROM"]
     assert inference["references"][0]["spanID"] == "1000000000000001"
     assert inference["references"][1]["traceID"] == "0000000000001234"
-    assert inference["logs"][0]["fields"][0] == {"key": "event", "type": "string", "value": "first_token"}
+    assert inference["logs"][0]["fields"][0] == {
+        "key": "event",
+        "type": "string",
+        "value": "first_token",
+    }
     assert inference["logs"][0]["timestamp"] == inference["startTime"] + 23_000
     assert (inference["startTime"], inference["duration"]) == (1_700_000_000_012_000, 88_000)
 
@@ -87,20 +120,37 @@ def test_resource_becomes_the_process() -> None:
     trace = _trace()
     assert {s["processID"] for s in trace["spans"]} == {"p1"}
     assert trace["processes"]["p1"]["serviceName"] == "llm-api"
-    assert [t["key"] for t in trace["processes"]["p1"]["tags"]] == ["deployment.environment", "service.version"]
+    assert [t["key"] for t in trace["processes"]["p1"]["tags"]] == [
+        "deployment.environment",
+        "service.version",
+    ]
 
 
 def test_unusual_attribute_values_render_like_jaeger() -> None:
     """Bytes are base64 binary, maps are JSON strings, integers past 2**53 are strings."""
     request = ExportTraceServiceRequest.FromString((FIXTURES / "sdk_export.pb").read_bytes())
     span = request.resource_spans[0].scope_spans[0].spans[0]
-    span.attributes.extend([
-        KeyValue(key="blob", value=AnyValue(bytes_value=b"\x00\x00\x30\x39")),
-        KeyValue(key="big", value=AnyValue(int_value=2**60)),
-        KeyValue(key="map", value=AnyValue(kvlist_value=KeyValueList(values=[
-            KeyValue(key="b", value=AnyValue(int_value=1)), KeyValue(key="a", value=AnyValue(string_value="x"))]))),
-        KeyValue(key="list", value=AnyValue(array_value=ArrayValue(values=[AnyValue(bool_value=True)]))),
-    ])
+    span.attributes.extend(
+        [
+            KeyValue(key="blob", value=AnyValue(bytes_value=b"\x00\x00\x30\x39")),
+            KeyValue(key="big", value=AnyValue(int_value=2**60)),
+            KeyValue(
+                key="map",
+                value=AnyValue(
+                    kvlist_value=KeyValueList(
+                        values=[
+                            KeyValue(key="b", value=AnyValue(int_value=1)),
+                            KeyValue(key="a", value=AnyValue(string_value="x")),
+                        ]
+                    )
+                ),
+            ),
+            KeyValue(
+                key="list",
+                value=AnyValue(array_value=ArrayValue(values=[AnyValue(bool_value=True)])),
+            ),
+        ]
+    )
     tags = _tags(json.loads(next(rows_from_request(request)).span_json))
     assert tags["blob"] == ("binary", "AAAwOQ==")
     assert tags["big"] == ("int64", str(2**60))
@@ -110,8 +160,16 @@ def test_unusual_attribute_values_render_like_jaeger() -> None:
 
 @pytest.mark.parametrize(
     ("text", "nanos"),
-    [("1.2s", 1_200_000_000), ("500ms", 500_000_000), ("100us", 100_000), ("100µs", 100_000),
-     ("1h30m", 5_400_000_000_000), ("0", 0), ("2m0.5s", 120_500_000_000), ("15ns", 15)],
+    [
+        ("1.2s", 1_200_000_000),
+        ("500ms", 500_000_000),
+        ("100us", 100_000),
+        ("100µs", 100_000),
+        ("1h30m", 5_400_000_000_000),
+        ("0", 0),
+        ("2m0.5s", 120_500_000_000),
+        ("15ns", 15),
+    ],
     ids=["seconds", "millis", "micros", "micro-sign", "compound", "zero", "fractional", "nanos"],
 )
 def test_go_durations_parse(text: str, nanos: int) -> None:
@@ -119,7 +177,11 @@ def test_go_durations_parse(text: str, nanos: int) -> None:
     assert parse_go_duration(text) == nanos
 
 
-@pytest.mark.parametrize("text", ["1.2", "ms", "5 s", "1d", "-"], ids=["no-unit", "no-number", "space", "days", "sign-only"])
+@pytest.mark.parametrize(
+    "text",
+    ["1.2", "ms", "5 s", "1d", "-"],
+    ids=["no-unit", "no-number", "space", "days", "sign-only"],
+)
 def test_bad_go_durations_are_refused(text: str) -> None:
     """Strings Go would refuse are refused with the expected syntax named."""
     with pytest.raises(QueryParamError, match="invalid duration"):
@@ -128,15 +190,28 @@ def test_bad_go_durations_are_refused(text: str) -> None:
 
 def test_trace_query_parses_every_parameter() -> None:
     """service, operation, tag, tags, durations, start/end and limit all reach the query."""
-    query, ids = parse_trace_query({
-        "service": ["llm-api"], "operation": ["inference"], "tag": ["error:true", "url:http://x:1"],
-        "tags": ['{"http.response.status_code":"500"}'], "minDuration": ["1.5ms"], "maxDuration": ["2s"],
-        "start": ["1000"], "end": ["2000"], "limit": ["7"],
-    })
+    query, ids = parse_trace_query(
+        {
+            "service": ["llm-api"],
+            "operation": ["inference"],
+            "tag": ["error:true", "url:http://x:1"],
+            "tags": ['{"http.response.status_code":"500"}'],
+            "minDuration": ["1.5ms"],
+            "maxDuration": ["2s"],
+            "start": ["1000"],
+            "end": ["2000"],
+            "limit": ["7"],
+        }
+    )
     assert ids == [] and query is not None
     assert query.tags == {"error": "true", "url": "http://x:1", "http.response.status_code": "500"}
     assert (query.min_duration_us, query.max_duration_us) == (1500, 2_000_000)
-    assert (query.start_us, query.end_us, query.limit, query.operation) == (1000, 2000, 7, "inference")
+    assert (query.start_us, query.end_us, query.limit, query.operation) == (
+        1000,
+        2000,
+        7,
+        "inference",
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,7 +224,14 @@ def test_trace_query_parses_every_parameter() -> None:
         ({"service": ["a"], "limit": ["ten"]}, "invalid syntax"),
         ({"traceID": ["xyz"]}, "hexadecimal"),
     ],
-    ids=["no-service", "tag-without-colon", "tags-not-json", "max-below-min", "limit-not-int", "bad-trace-id"],
+    ids=[
+        "no-service",
+        "tag-without-colon",
+        "tags-not-json",
+        "max-below-min",
+        "limit-not-int",
+        "bad-trace-id",
+    ],
 )
 def test_bad_trace_queries_are_refused(params: dict, message: str) -> None:
     """Parameters Jaeger answers 400 to raise QueryParamError with Jaeger's reason."""
@@ -165,6 +247,8 @@ def test_short_trace_ids_are_padded() -> None:
 def test_tag_search_matches_span_process_and_log_fields() -> None:
     """A tag search looks in span tags, process tags and log fields, comparing text."""
     post = next(r for r in _rows() if r.operation == "post_process")
-    assert span_matches_tags(post.span_json, post.process, {"error": "true", "exception.type": "ValueError"})
+    assert span_matches_tags(
+        post.span_json, post.process, {"error": "true", "exception.type": "ValueError"}
+    )
     assert span_matches_tags(post.span_json, post.process, {"deployment.environment": "lab"})
     assert not span_matches_tags(post.span_json, post.process, {"error": "false"})

@@ -17,13 +17,20 @@ from starlette.routing import Route
 
 from . import otlp
 from .model import jaeger_trace_id, rows_from_request
-from .search import QueryParamError, canonical_trace_id, parse_go_duration, parse_trace_query
+from .search import (
+    QueryParamError,
+    canonical_trace_id,
+    parse_go_duration,
+    parse_trace_query,
+)
 from .store import Store
 
 __all__ = ["create_otlp_app", "create_query_app", "render_trace"]
 
 
-def _envelope(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _envelope(
+    data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
 
 
@@ -36,9 +43,15 @@ def _raw_json(text: str) -> Response:
 
 
 def _error(status: int, message: str) -> Response:
-    body = json.dumps(_envelope(None, errors=[{"code": status, "msg": message}]), separators=(",", ":"))
-    return Response(body + "\n", status_code=status, media_type="text/plain",
-                    headers={"X-Content-Type-Options": "nosniff"})
+    body = json.dumps(
+        _envelope(None, errors=[{"code": status, "msg": message}]), separators=(",", ":")
+    )
+    return Response(
+        body + "\n",
+        status_code=status,
+        media_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def render_trace(trace_id: str, spans: list[tuple[str, str]]) -> str:
@@ -52,18 +65,22 @@ def render_trace(trace_id: str, spans: list[tuple[str, str]]) -> str:
         # The stored span ends in "}": splice in the per-trace fields in Jaeger's order.
         parts.append(f'{span_json[:-1]},"processID":"{key}","warnings":null}}')
     processes = ",".join(f'"{key}":{process}' for process, key in keys.items())
-    return (f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(parts)}],'
-            f'"processes":{{{processes}}},"warnings":null}}')
+    return (
+        f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(parts)}],'
+        f'"processes":{{{processes}}},"warnings":null}}'
+    )
 
 
-def _traces_envelope(traces: dict[str, list[tuple[str, str]]], errors: list[dict[str, Any]] | None) -> str:
+def _traces_envelope(
+    traces: dict[str, list[tuple[str, str]]], errors: list[dict[str, Any]] | None
+) -> str:
     data = ",".join(render_trace(t, spans) for t, spans in traces.items())
     err = json.dumps(errors, separators=(",", ":")) if errors else "null"
     return f'{{"data":[{data}],"total":0,"limit":0,"offset":0,"errors":{err}}}'
 
 
 def create_query_app(store: Store) -> Starlette:
-    """The Jaeger query HTTP API (``/api/...``) over ``store``; ``/`` answers 200 for health checks."""
+    """The Jaeger query HTTP API (``/api/...``) over ``store``; ``/`` answers 200 (health)."""
 
     def params(request: Request) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -100,7 +117,9 @@ def create_query_app(store: Store) -> Starlette:
         traces = store.spans_of(trace_ids)
         if query is None:
             missing = [t for t in trace_ids if t not in traces]
-            errors = [{"msg": "trace not found", "traceID": jaeger_trace_id(t)} for t in missing] or None
+            errors = [
+                {"msg": "trace not found", "traceID": jaeger_trace_id(t)} for t in missing
+            ] or None
         return _raw_json(_traces_envelope(traces, errors))
 
     def get_trace(request: Request) -> Response:
@@ -118,7 +137,11 @@ def create_query_app(store: Store) -> Starlette:
         try:
             end_ms = int(q.get("endTs", ""))
         except ValueError:
-            return _error(400, f'unable to parse endTs: strconv.ParseInt: parsing "{q.get("endTs", "")}": invalid syntax')
+            return _error(
+                400,
+                f"unable to parse endTs: strconv.ParseInt: parsing {q.get('endTs', '')!r}: "
+                "invalid syntax (give endTs in milliseconds since the epoch)",
+            )
         lookback_ms = 24 * 3600 * 1000  # Jaeger's defaultDependencyLookbackDuration
         if q.get("lookback"):
             try:
@@ -152,9 +175,13 @@ def create_otlp_app(store: Store) -> Starlette:
     async def export(request: Request) -> Response:
         kind = otlp.media_type(request.headers.get("content-type"))
         if kind is None:
-            message = (f"unsupported Content-Type {request.headers.get('content-type')!r}: "
-                       f"send {otlp.PROTOBUF} or {otlp.JSON}")
-            return Response(otlp.encode_status(otlp.JSON, message), status_code=415, media_type=otlp.JSON)
+            message = (
+                f"unsupported Content-Type {request.headers.get('content-type')!r}: "
+                f"send {otlp.PROTOBUF} or {otlp.JSON}"
+            )
+            return Response(
+                otlp.encode_status(otlp.JSON, message), status_code=415, media_type=otlp.JSON
+            )
         body = await request.body()
         try:
             # Decoding, translating and the committed write run off the event loop.

@@ -14,10 +14,13 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 __all__ = ["SpanRow", "jaeger_span_id", "jaeger_trace_id", "process_json", "rows_from_request"]
@@ -76,12 +79,20 @@ def _tag(key: str, value: AnyValue) -> dict[str, Any]:
     if which == "int_value":
         i = value.int_value
         # Jaeger writes integers JavaScript cannot hold exactly as strings.
-        return {"key": key, "type": "int64", "value": i if -_JS_MAX_SAFE <= i <= _JS_MAX_SAFE else str(i)}
+        return {
+            "key": key,
+            "type": "int64",
+            "value": i if -_JS_MAX_SAFE <= i <= _JS_MAX_SAFE else str(i),
+        }
     if which == "double_value":
         d = value.double_value
         return {"key": key, "type": "float64", "value": d if math.isfinite(d) else str(d)}
     if which == "bytes_value":
-        return {"key": key, "type": "binary", "value": base64.b64encode(value.bytes_value).decode("ascii")}
+        return {
+            "key": key,
+            "type": "binary",
+            "value": base64.b64encode(value.bytes_value).decode("ascii"),
+        }
     if which in ("array_value", "kvlist_value"):
         text = json.dumps(_raw(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         return {"key": key, "type": "string", "value": text}
@@ -89,7 +100,9 @@ def _tag(key: str, value: AnyValue) -> dict[str, Any]:
 
 
 def _sorted_tags(attributes: Any, skip: str | None = None) -> list[dict[str, Any]]:
-    return [_tag(kv.key, kv.value) for kv in sorted(attributes, key=lambda kv: kv.key) if kv.key != skip]
+    return [
+        _tag(kv.key, kv.value) for kv in sorted(attributes, key=lambda kv: kv.key) if kv.key != skip
+    ]
 
 
 def process_json(resource: Any) -> tuple[str, str]:
@@ -97,7 +110,9 @@ def process_json(resource: Any) -> tuple[str, str]:
     service = MISSING_SERVICE
     for kv in resource.attributes:
         if kv.key == "service.name":
-            service = kv.value.string_value if kv.value.WhichOneof("value") == "string_value" else ""
+            service = (
+                kv.value.string_value if kv.value.WhichOneof("value") == "string_value" else ""
+            )
             service = service or EMPTY_SERVICE
     body = {"serviceName": service, "tags": _sorted_tags(resource.attributes, skip="service.name")}
     return service, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
@@ -107,7 +122,9 @@ def _references(span: Any, trace_hex: str) -> list[dict[str, str]]:
     refs: list[dict[str, str]] = []
     parent = span.parent_span_id.hex() if any(span.parent_span_id) else ""
     if parent:
-        refs.append({"refType": "CHILD_OF", "traceID": jaeger_trace_id(trace_hex), "spanID": parent})
+        refs.append(
+            {"refType": "CHILD_OF", "traceID": jaeger_trace_id(trace_hex), "spanID": parent}
+        )
     for link in span.links:
         ref_type = "FOLLOWS_FROM"
         for kv in link.attributes:
@@ -117,7 +134,9 @@ def _references(span: Any, trace_hex: str) -> list[dict[str, str]]:
         if parent and link_trace == trace_hex and link_span == parent:
             refs[0]["refType"] = ref_type  # the link re-types the parent reference
             continue
-        refs.append({"refType": ref_type, "traceID": jaeger_trace_id(link_trace), "spanID": link_span})
+        refs.append(
+            {"refType": ref_type, "traceID": jaeger_trace_id(link_trace), "spanID": link_span}
+        )
     return refs
 
 
@@ -137,7 +156,9 @@ def _span_tags(span: Any, scope: Any) -> list[dict[str, Any]]:
         tags.append({"key": "otel.status_code", "type": "string", "value": "ERROR"})
         tags.append({"key": "error", "type": "bool", "value": True})
     if span.status.message:
-        tags.append({"key": "otel.status_description", "type": "string", "value": span.status.message})
+        tags.append(
+            {"key": "otel.status_description", "type": "string", "value": span.status.message}
+        )
     if span.trace_state:
         tags.append({"key": "w3c.tracestate", "type": "string", "value": span.trace_state})
     return tags

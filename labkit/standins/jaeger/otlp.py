@@ -106,7 +106,9 @@ def decode_request(
         try:
             request.ParseFromString(data)
         except DecodeError as exc:
-            raise OTLPDecodeError(f"body is not a valid protobuf ExportTraceServiceRequest: {exc}") from exc
+            raise OTLPDecodeError(
+                f"body is not a valid protobuf ExportTraceServiceRequest: {exc}"
+            ) from exc
     else:
         try:
             doc = json.loads(data)
@@ -154,7 +156,9 @@ def encode_response(kind: str) -> bytes:
 
 def encode_status(kind: str | None, message: str, code: int = 3) -> bytes:
     """A google.rpc.Status body (code 3 = INVALID_ARGUMENT), as the OTLP spec asks for errors."""
-    from google.rpc.status_pb2 import Status  # googleapis-common-protos, an OTel dependency
+    from google.rpc.status_pb2 import (
+        Status,  # googleapis-common-protos, an OTel dependency
+    )
 
     status = Status(code=code, message=message)
     if kind == PROTOBUF:

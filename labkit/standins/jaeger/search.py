@@ -1,4 +1,4 @@
-"""Parse Jaeger's ``/api/traces`` query string and match tags, the way Jaeger's query service does."""
+"""Parse Jaeger's ``/api/traces`` query string and match tags, as Jaeger's query service does."""
 
 from __future__ import annotations
 
@@ -21,8 +21,16 @@ __all__ = [
 DEFAULT_LIMIT = 100  # Jaeger's defaultQueryLimit
 DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLookbackDuration
 
-_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-             "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -41,11 +49,15 @@ def parse_go_duration(text: str) -> int:
     while pos < len(body):
         m = _PART.match(body, pos)
         if m is None:
-            raise QueryParamError(f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)')
+            raise QueryParamError(
+                f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
+            )
         total += float(m.group(1)) * _UNITS_NS[m.group(2)]
         pos = m.end()
     if pos == 0:
-        raise QueryParamError(f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)')
+        raise QueryParamError(
+            f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
+        )
     return sign * int(total)
 
 
@@ -66,7 +78,9 @@ def _int_param(params: Mapping[str, Sequence[str]], name: str) -> int | None:
     try:
         return int(values[0])
     except ValueError:
-        raise QueryParamError(f'strconv.ParseInt: parsing "{values[0]}": invalid syntax ({name})') from None
+        raise QueryParamError(
+            f'strconv.ParseInt: parsing "{values[0]}": invalid syntax ({name})'
+        ) from None
 
 
 def _duration_us(params: Mapping[str, Sequence[str]], name: str) -> int:
@@ -84,13 +98,17 @@ def _tags(params: Mapping[str, Sequence[str]]) -> dict[str, str]:
     for tag in params.get("tag", []):
         key, sep, value = tag.partition(":")
         if not sep:
-            raise QueryParamError(f"malformed 'tag' parameter, expecting key:value, received: {tag}")
+            raise QueryParamError(
+                f"malformed 'tag' parameter, expecting key:value, received: {tag}"
+            )
         tags[key] = value
     for raw in params.get("tags", []):
         try:
             doc = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise QueryParamError(f"malformed 'tags' parameter, cannot unmarshal JSON: {exc}") from None
+            raise QueryParamError(
+                f"malformed 'tags' parameter, cannot unmarshal JSON: {exc}"
+            ) from None
         if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
             raise QueryParamError(
                 "malformed 'tags' parameter, cannot unmarshal JSON: expected an object of strings, "
@@ -100,8 +118,10 @@ def _tags(params: Mapping[str, Sequence[str]]) -> dict[str, str]:
     return tags
 
 
-def parse_trace_query(params: Mapping[str, Sequence[str]], now_us: int | None = None) -> tuple[TraceQuery | None, list[str]]:
-    """(search query, trace ids): Jaeger answers explicit ``traceID`` params instead of searching."""
+def parse_trace_query(
+    params: Mapping[str, Sequence[str]], now_us: int | None = None
+) -> tuple[TraceQuery | None, list[str]]:
+    """(search query, trace ids): explicit ``traceID`` params are answered instead of a search."""
     now_us = int(time.time() * 1_000_000) if now_us is None else now_us
     trace_ids = [canonical_trace_id(t) for t in params.get("traceID", [])]
     service = (params.get("service") or [""])[0]
@@ -125,9 +145,13 @@ def parse_trace_query(params: Mapping[str, Sequence[str]], now_us: int | None = 
     if trace_ids:
         return None, trace_ids
     query = TraceQuery(
-        service=service, start_us=start_us, end_us=end_us,
-        operation=(params.get("operation") or [""])[0], tags=tags,
-        min_duration_us=min_d, max_duration_us=max_d,
+        service=service,
+        start_us=start_us,
+        end_us=end_us,
+        operation=(params.get("operation") or [""])[0],
+        tags=tags,
+        min_duration_us=min_d,
+        max_duration_us=max_d,
         limit=limit if limit and limit > 0 else DEFAULT_LIMIT,
     )
     return query, []
@@ -144,7 +168,7 @@ def _as_string(tag: Mapping[str, Any]) -> str:
 
 
 def span_matches_tags(span_json: str, process_json: str, wanted: Mapping[str, str]) -> bool:
-    """True when every wanted key:value is among the span's tags, its process tags or its log fields."""
+    """True when every wanted key:value is among the span's tags, process tags or log fields."""
     span = json.loads(span_json)
     have: dict[str, set[str]] = {}
     sources = [span["tags"], json.loads(process_json)["tags"]]

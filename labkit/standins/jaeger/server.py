@@ -1,7 +1,7 @@
 """Run the stand-in: two uvicorn servers (OTLP and query) on one event loop in a thread.
 
-    >>> with JaegerStandin("/tmp/jaeger-data", otlp_port=0, query_port=0) as jaeger:  # doctest: +SKIP
-    ...     print(jaeger.otlp_url, jaeger.query_url)
+>>> with JaegerStandin("/tmp/jaeger-data", otlp_port=0, query_port=0) as jaeger:  # doctest: +SKIP
+...     print(jaeger.otlp_url, jaeger.query_url)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import socket
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import uvicorn
 
@@ -40,9 +41,12 @@ def _bind(host: str, port: int) -> socket.socket:
             raise PortInUse(
                 f"jaeger stand-in cannot listen on {host}:{port}: the port is in use. "
                 "Stop what holds it or choose another port.",
-                service=SERVICE, port=port,
+                service=SERVICE,
+                port=port,
             ) from exc
-        raise ServiceStartError(f"jaeger stand-in cannot listen on {host}:{port}: {exc}", service=SERVICE) from exc
+        raise ServiceStartError(
+            f"jaeger stand-in cannot listen on {host}:{port}: {exc}", service=SERVICE
+        ) from exc
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -105,11 +109,20 @@ class JaegerStandin:
         self.otlp_port, self.query_port = (s.getsockname()[1] for s in socks)
         apps = [create_otlp_app(self.store), create_query_app(self.store)]
         self._servers = [
-            uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                          timeout_graceful_shutdown=2))
+            uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                    timeout_graceful_shutdown=2,
+                )
+            )
             for app in apps
         ]
-        self._thread = threading.Thread(target=self._run, args=(socks,), name="jaeger-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(socks,), name="jaeger-standin", daemon=True
+        )
         self._thread.start()
         ready = threading.Event()
 
@@ -125,13 +138,16 @@ class JaegerStandin:
         if not ready.wait(timeout) or self._failure is not None:
             failure = self._failure
             self.stop()
-            raise ServiceStartError(f"jaeger stand-in did not start within {timeout}s: {failure}",
-                                    service=SERVICE) from failure
+            raise ServiceStartError(
+                f"jaeger stand-in did not start within {timeout}s: {failure}", service=SERVICE
+            ) from failure
         return self
 
     def _run(self, socks: list[socket.socket]) -> None:
         async def main() -> None:
-            await asyncio.gather(*(srv.serve(sockets=[sock]) for srv, sock in zip(self._servers, socks)))
+            await asyncio.gather(
+                *(srv.serve(sockets=[sock]) for srv, sock in zip(self._servers, socks, strict=True))
+            )
 
         try:
             loop = _new_loop()
@@ -139,7 +155,9 @@ class JaegerStandin:
                 loop.run_until_complete(main())
             finally:
                 loop.close()
-        except BaseException as exc:  # uvicorn calls sys.exit on some start failures
+        except (
+            BaseException
+        ) as exc:  # uvicorn sys.exit()s on some start failures; report, not crash
             self._failure = exc
         finally:
             for s in socks:
@@ -156,13 +174,18 @@ class JaegerStandin:
             self.store.close()
             self.store = None
 
-    def __enter__(self) -> JaegerStandin:
+    def __enter__(self) -> Self:
         try:
-            return self.start()
+            self.start()
         except BaseException:
             self.stop()
             raise
+        return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -101,7 +101,9 @@ class Store:
         pid = self._process_ids.get(body)
         if pid is None:
             self._writer.execute("INSERT OR IGNORE INTO processes (body) VALUES (?)", (body,))
-            pid = self._writer.execute("SELECT id FROM processes WHERE body = ?", (body,)).fetchone()[0]
+            pid = self._writer.execute(
+                "SELECT id FROM processes WHERE body = ?", (body,)
+            ).fetchone()[0]
             self._process_ids[body] = pid
         return pid
 
@@ -115,12 +117,24 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 span_values = [
-                    (r.trace_id, r.span_id, r.parent_id, r.service, r.operation, r.kind,
-                     r.start_us, r.duration_us, self._process_id(r.process), r.span_json)
+                    (
+                        r.trace_id,
+                        r.span_id,
+                        r.parent_id,
+                        r.service,
+                        r.operation,
+                        r.kind,
+                        r.start_us,
+                        r.duration_us,
+                        self._process_id(r.process),
+                        r.span_json,
+                    )
                     for r in rows
                 ]
                 # A retried export resends the same spans: the later copy wins.
-                conn.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?)", span_values)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?)", span_values
+                )
                 conn.executemany(
                     "INSERT OR IGNORE INTO operations VALUES (?,?,?)",
                     {(r.service, r.operation, r.kind) for r in rows},
@@ -143,7 +157,9 @@ class Store:
     def _evict(self, count: int) -> int:
         """Drop the ``count`` traces that arrived first (inside the open transaction)."""
         conn = self._writer
-        old = [r[0] for r in conn.execute("SELECT trace_id FROM traces ORDER BY seq LIMIT ?", (count,))]
+        old = [
+            r[0] for r in conn.execute("SELECT trace_id FROM traces ORDER BY seq LIMIT ?", (count,))
+        ]
         conn.executemany("DELETE FROM spans WHERE trace_id = ?", [(t,) for t in old])
         conn.executemany("DELETE FROM traces WHERE trace_id = ?", [(t,) for t in old])
         return len(old)
@@ -196,11 +212,12 @@ class Store:
         out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
         conn = self._reader()
         for start in range(0, len(trace_ids), 500):
-            chunk = trace_ids[start:start + 500]
+            chunk = trace_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             sql = (
                 "SELECT s.trace_id, s.span_json, p.body FROM spans s JOIN processes p "
-                f"ON p.id = s.process_id WHERE s.trace_id IN ({marks}) ORDER BY s.start_us, s.span_id"
+                f"ON p.id = s.process_id WHERE s.trace_id IN ({marks}) "
+                "ORDER BY s.start_us, s.span_id"
             )
             for trace_id, span_json, process in conn.execute(sql, chunk):
                 out[trace_id].append((span_json, process))
