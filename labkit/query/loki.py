@@ -68,8 +68,6 @@ def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     return payload["data"] if "data" in payload and isinstance(payload["data"], Mapping) else payload
 
 
-def _ns_times(values: list[Any]) -> pd.DatetimeIndex:
-    return pd.to_datetime(pd.Series(values, dtype="int64"), unit="ns", utc=True)
 
 
 def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -103,7 +101,7 @@ def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
         return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
                              "line": pd.Series([], dtype="object")})
     frame = pd.DataFrame(rows, columns=columns)
-    frame["timestamp"] = _ns_times(frame["timestamp"].tolist()).values
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ns", utc=True)
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
