@@ -120,7 +120,7 @@ def rules_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
         "for_seconds": float(rule.get("duration", 0)),
         "labels": rule.get("labels") or {},
         "annotations": rule.get("annotations") or {},
-        "state": rule.get("state"),  # inactive|pending|firing; None for recording rules
+        "state": rule.get("state"),  # inactive|pending|firing; missing for recording rules
         "health": rule.get("health"),
         "last_error": rule.get("lastError") or None,
         "active_alerts": len(rule.get("alerts") or []),
