@@ -188,3 +188,35 @@ def test_too_many_points_is_refused() -> None:
     """More than 11,000 steps is refused, as in Loki."""
     with pytest.raises(EvalError, match="11,000 points"):
         Grid.range(0, 20000 * S, S)
+
+
+PROJECTION_LINES = [(API, [
+    '{"model":"a","ms":5,"level":"warn"}', '{"model":{"name":"n"},"ms":7}', '{"user-id":"u","model":"b","ms":1}',
+    '{"model":null,"ms":2}', "not json", '{"model":"a","ms":"abc"}', "[1,2]",
+])]
+PROJECTION_QUERIES = [
+    ("sum-by-model", 'sum by (model) (count_over_time({job="api"} | json | __error__="" [10s]))'),
+    ("nested-name", 'sum by (model_name) (count_over_time({job="api"} | json | __error__="" [10s]))'),
+    ("sanitised-name", 'sum by (user_id) (count_over_time({job="api"} | json | __error__="" [10s]))'),
+    ("clash", 'sum by (level, level_extracted) (count_over_time({job="api"} | json | __error__="" [10s]))'),
+    ("filter-and-unwrap", 'sum by (model) (sum_over_time({job="api"} |= "ms" | json | ms > 1 | __error__="" | unwrap ms | __error__="" [10s]))'),
+    ("errors-kept", 'sum by (model) (count_over_time({job="api"} | json [10s]))'),
+]
+
+
+@pytest.mark.parametrize("query", [q for _, q in PROJECTION_QUERIES], ids=[i for i, _ in PROJECTION_QUERIES])
+def test_projected_json_pipeline_agrees_with_the_full_one(tmp_path: Path, query: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path for `sum by (...) (... | json ...)` gives exactly the full pipeline's answer."""
+    import labkit.standins.loki.evaluator as ev
+
+    def run(sub: str) -> Any:
+        store = _store(tmp_path / sub, PROJECTION_LINES)
+        try:
+            out = evaluate(store, parse(query), Grid.instant(T0 + 10 * S), Stats())  # type: ignore[arg-type]
+            assert isinstance(out, dict)
+            return {k: v.tolist() for k, v in out.items()}
+        except EvalError as exc:
+            return str(exc).split(" for series")[0]
+    fast = run("fast")
+    monkeypatch.setattr(ev, "projected_pipeline", lambda *a: None)
+    assert fast == run("full")

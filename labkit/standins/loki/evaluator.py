@@ -16,6 +16,7 @@ import numpy as np
 
 from labkit.standins.loki import syntax as S
 from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline
+from labkit.standins.loki.projection import projected_pipeline
 from labkit.standins.loki.store import LabelsKey, Store, labels_string
 from labkit.standins.loki.vectors import Scalar, Series, binary, vector_agg
 
@@ -116,7 +117,8 @@ def evaluate(store: Store, expr: S.Expr, grid: Grid, stats: Stats) -> Series | S
     if isinstance(expr, S.RangeAgg):
         return range_agg(store, expr, grid, stats)
     if isinstance(expr, S.VectorAgg):
-        inner = evaluate(store, expr.expr, grid, stats)
+        pushed = _push_down(expr)
+        inner = evaluate(store, pushed, grid, stats)
         if isinstance(inner, Scalar):
             raise EvalError(f"parse error : unexpected scalar in {expr.op} aggregation, expecting a vector")
         return vector_agg(expr.op, inner, expr.grouping, expr.param)
@@ -128,6 +130,21 @@ def evaluate(store: Store, expr: S.Expr, grid: Grid, stats: Stats) -> Series | S
         except ValueError as exc:
             raise EvalError(str(exc)) from None
     raise EvalError(f"unsupported expression {expr!r}")
+
+
+# Aggregations that give the same answer whether samples are grouped before or after the
+# range function: summing per-series counts equals counting the grouped samples.
+_PUSHABLE = {("sum", "count_over_time"), ("sum", "rate"), ("sum", "bytes_over_time"), ("sum", "bytes_rate"),
+             ("sum", "sum_over_time"), ("max", "max_over_time"), ("min", "min_over_time")}
+
+
+def _push_down(agg: S.VectorAgg) -> S.Expr:
+    """Group a linear range aggregation's samples early, so per-line labels never become series."""
+    inner = agg.expr
+    if isinstance(inner, S.RangeAgg) and inner.grouping is None and (agg.op, inner.fn) in _PUSHABLE:
+        grouping = agg.grouping or S.Grouping(False, ())
+        return S.RangeAgg(inner.fn, inner.query, inner.range_ns, inner.offset_ns, inner.param, grouping)
+    return inner
 
 
 def _group_key(labels: dict[str, str], grouping: S.Grouping | None) -> LabelsKey:
@@ -146,7 +163,7 @@ def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series
     hi_t = steps - agg.offset_ns
     lo_t = hi_t - agg.range_ns
     sample = "unwrap" if agg.unwrap is not None else ("bytes" if agg.fn.startswith("bytes") else "count")
-    pipe = Pipeline(agg.query.stages, sample)
+    pipe = projected_pipeline(agg.query.stages, sample, agg.grouping) or Pipeline(agg.query.stages, sample)
     samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
     for stream in store.select(agg.query.selector):
         ts, lines = store.window(stream, int(lo_t[0]), int(hi_t[-1]), start_open=True)
