@@ -29,7 +29,7 @@ def parse_time(value: str | None, default: int, name: str) -> int:
         else:
             if math.isnan(t) or math.isinf(t):
                 raise ParamError(f'invalid {name} "{value}"')
-            secs, frac = math.modf(t)
+            frac, secs = math.modf(t)
             return int(secs) * 10**9 + int(round(frac * 1000)) * 10**6  # Loki keeps milliseconds
     try:
         n = int(value)
