@@ -49,7 +49,9 @@ def create_app(data_dir: Path) -> FastAPI:
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, f"body is not valid JSON ({exc}); send Alertmanager's webhook payload")
+            return _error(
+                400, f"body is not valid JSON ({exc}); send Alertmanager's webhook payload"
+            )
         try:
             rows = parse_payload(payload, receiver)
         except PayloadError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ class NotificationStore:
 
     def add(self, rows: list[dict[str, Any]]) -> int:
         """Store the rows in one transaction, committed on return; the count stored."""
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT INTO notifications (received_at, receiver, group_status, status, "
@@ -133,7 +133,7 @@ class NotificationStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         out = []
         for row in rows:
-            record = dict(zip(_COLUMNS, row))
+            record = dict(zip(_COLUMNS, row, strict=True))
             record["labels"] = json.loads(record["labels"])
             record["annotations"] = json.loads(record["annotations"])
             out.append(record)

@@ -18,7 +18,8 @@ from labkit.errors import BinaryNotFound, LabError
 __all__ = ["ToolResult", "check_alertmanager_config", "check_rules", "route", "test_rules"]
 
 _INSTALL = {
-    "promtool": "apt-get install prometheus (Debian) or put a Prometheus release's promtool on PATH",
+    "promtool": "apt-get install prometheus (Debian) or put a Prometheus release's promtool "
+    "on PATH",
     "amtool": "apt-get install prometheus-alertmanager (Debian) or put an Alertmanager release's "
     "amtool on PATH",
 }
@@ -40,7 +41,8 @@ class ToolResult:
     def raise_for_failure(self) -> ToolResult:
         """Raise LabError with the tool's output when it failed; return self otherwise."""
         if not self.ok:
-            raise LabError(f"{' '.join(self.command)} failed (exit {self.returncode}):\n{self.output}")
+            command = " ".join(self.command)
+            raise LabError(f"{command} failed (exit {self.returncode}):\n{self.output}")
         return self
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,9 +23,18 @@ import pandas as pd
 from labkit.errors import QueryError, QueryHTTPError
 
 __all__ = [
-    "alertmanager_alerts", "am_alerts_to_frame", "create_silence", "expire_silence",
-    "notifications", "notifications_to_frame", "prometheus_alerts", "prom_alerts_to_frame",
-    "rules", "rules_to_frame", "silences", "silences_to_frame",
+    "alertmanager_alerts",
+    "am_alerts_to_frame",
+    "create_silence",
+    "expire_silence",
+    "notifications",
+    "notifications_to_frame",
+    "prom_alerts_to_frame",
+    "prometheus_alerts",
+    "rules",
+    "rules_to_frame",
+    "silences",
+    "silences_to_frame",
 ]
 
 TIMEOUT = 10.0
@@ -67,7 +76,9 @@ def _request(method: str, url: str, **kwargs: Any) -> Any:
 
 def _prom_data(payload: Any, url: str) -> Any:
     if not isinstance(payload, dict) or payload.get("status") != "success":
-        raise QueryError(f"not a successful Prometheus API response from {url}: {str(payload)[:200]}")
+        raise QueryError(
+            f"not a successful Prometheus API response from {url}: {str(payload)[:200]}"
+        )
     return payload["data"]
 
 
@@ -89,7 +100,8 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], times: Sequence[str])
     return frame
 
 
-PROM_ALERT_COLUMNS = ["alertname", "state", "severity", "labels", "annotations", "active_at", "value"]
+PROM_ALERT_COLUMNS = ["alertname", "state", "severity", "labels", "annotations", "active_at",
+                      "value"]
 
 
 def prom_alerts_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -228,18 +240,21 @@ def notifications(
 def _matchers(matchers: Mapping[str, str] | Sequence[str]) -> list[dict[str, Any]]:
     if isinstance(matchers, str):
         matchers = [matchers]
+    items: list[tuple[str, str, str]] = []
     if isinstance(matchers, Mapping):
         items = [(name, "=", value) for name, value in matchers.items()]
     else:
-        items = []
         for text in matchers:
             found = _MATCHER.match(text)
             if not found:
                 raise ValueError(f'matcher {text!r} is not like alertname="HighErrorRate" '
                                  '(operators =, !=, =~, !~)')
-            items.append(found.groups())
+            name, op, value = found.groups()
+            items.append((name, op, value))
     if not items:
-        raise ValueError("a silence needs at least one matcher, e.g. {'alertname': 'HighErrorRate'}")
+        raise ValueError(
+            "a silence needs at least one matcher, e.g. {'alertname': 'HighErrorRate'}"
+        )
     return [{"name": n, "value": v, "isRegex": op in ("=~", "!~"), "isEqual": op in ("=", "=~")}
             for n, op, v in items]
 
@@ -270,7 +285,7 @@ def create_silence(
     """
     if not comment.strip():
         raise ValueError("Alertmanager requires a comment saying why the silence exists")
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     body = {
         "matchers": _matchers(matchers),
         "startsAt": start.isoformat(),

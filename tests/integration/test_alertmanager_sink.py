@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 
 def _post_alert(am_url: str, labels: dict[str, str]) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = [{
         "labels": labels,
         "annotations": {"summary": "injected by the test"},
@@ -169,7 +169,7 @@ def test_silence_is_created_listed_and_expired(stack: dict[str, str]) -> None:
 
 
 def test_bad_silence_answer_is_a_query_http_error(stack: dict[str, str]) -> None:
-    """Expiring a silence that does not exist raises QueryHTTPError carrying Alertmanager's reply."""
+    """Expiring an unknown silence raises QueryHTTPError carrying Alertmanager's reply."""
     from labkit.errors import QueryHTTPError
 
     with pytest.raises(QueryHTTPError) as info:

@@ -75,8 +75,9 @@ def test_production_config_holds_no_secret(tmp_path: Path) -> None:
         assert secret_field not in text
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:9097", "ftp://x", ""], ids=["no-scheme", "ftp", "empty"])
+@pytest.mark.parametrize("url", ["127.0.0.1:9097", "ftp://x", ""],
+                         ids=["no-scheme", "ftp", "empty"])
 def test_bad_sink_url_is_refused(tmp_path: Path, url: str) -> None:
     """A sink URL that Alertmanager could not post to is refused with an example."""
-    with pytest.raises(LabError, match="http://127.0.0.1:9097"):
+    with pytest.raises(LabError, match=r"http://127\.0\.0\.1:9097"):
         render_alertmanager_config(tmp_path / "a.yml", sink_url=url, lab=True)

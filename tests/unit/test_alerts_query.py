@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -89,17 +89,17 @@ def test_empty_answers_give_empty_frames_with_columns(parser: Any) -> None:
 class _Handler(BaseHTTPRequestHandler):
     """Answers like Alertmanager: records silence posts, refuses unknown silences."""
 
-    posted: list[dict[str, Any]] = []
+    posted: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.posted.append(body)
         self._answer(200, {"silenceID": "abc"})
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._answer(500, "silence not found")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer(400, {"status": "error", "errorType": "bad_data", "error": "bad type"})
 
     def _answer(self, status: int, body: Any) -> None:
