@@ -1,5 +1,11 @@
-"""Every notebook's exercises; importing this package registers them all."""
+"""Every notebook's exercises, one module per notebook; importing this package registers them.
 
-from labkit.exercises.sets import metrics  # noqa: F401
+A new notebook adds ``labkit/exercises/sets/<topic>.py`` and nothing else: every module here
+is imported.
+"""
 
-__all__ = ["metrics"]
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,0 +1,61 @@
+# labkit: `make lab` sets up and starts the lab; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+JUPYTER_PORT ?= 8888
+
+.PHONY: lab test setup install system-deps up down status unit integration notebooks lint bench clean
+
+lab: install up  ## set up everything, start the stack, open JupyterLab
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --no-browser notebooks/
+
+test: install  ## set up everything and run all tests (unit, integration, notebooks)
+	$(BIN)/python -m pytest -q
+
+setup: $(BIN)/labkit
+
+$(BIN)/labkit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:  ## compilers for the one-time llama-server build (Debian, as root)
+	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cmake g++ make libgomp1; \
+	  else echo "install cmake and g++ (needed once, to build llama-server)"; exit 1; fi; \
+	fi
+
+install: setup system-deps  ## binaries (apt or release tarballs), llama-server build, tiny model
+	$(BIN)/labkit install
+
+up: install
+	$(BIN)/labkit up
+
+down:
+	$(BIN)/labkit down
+
+status:
+	$(BIN)/labkit status
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+notebooks: install
+	$(BIN)/python -m pytest -q tests/notebooks
+
+lint: setup
+	$(BIN)/ruff check labkit tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/loki_standin.py
+	$(BIN)/python benchmarks/jaeger_standin.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,42 @@
+"""Shared fixtures: a clean environment for every test, and one live lab per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Ports of the test lab: well away from a learner's own lab on the default ports.
+TEST_PORT_OFFSET = 31000
+
+
+@pytest.fixture(autouse=True)
+def _clean_labkit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No LABKIT_* variable from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("LABKIT_") and name != "LABKIT_CACHE_DIR":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def lab_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The whole stack, started once for the session with the real binaries, then stopped."""
+    from labkit.config import LabConfig
+    from labkit.lab import Lab
+
+    run_dir = tmp_path_factory.mktemp("lab")
+    config = LabConfig(run_dir=run_dir, port_offset=TEST_PORT_OFFSET)
+    lab = Lab(config)
+    with lab:
+        yield lab
+
+
+@pytest.fixture
+def lab_env(lab_stack: object, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point LABKIT_* at the session lab, so code (and notebook kernels) find it."""
+    config = lab_stack.config  # type: ignore[attr-defined]
+    monkeypatch.setenv("LABKIT_RUN_DIR", str(config.run_dir))
+    monkeypatch.setenv("LABKIT_PORT_OFFSET", str(config.port_offset))
+    return Path(config.run_dir)
