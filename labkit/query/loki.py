@@ -11,6 +11,9 @@ Frame columns:
   rows in time order, oldest first;
 * matrix and vector: ``timestamp``, ``value`` (float64), then one column per label.
 
+A label named like one of the frame's own columns (``| json`` extracts ``timestamp`` and
+``line`` from the gateway's lines) is renamed ``<name>_extracted``, as Loki renames clashes.
+
 >>> loki = Loki("http://127.0.0.1:3100")                       # doctest: +SKIP
 >>> loki.query_range('sum by (level) (count_over_time({job="llm-api"}[1m]))', step="1m")  # doctest: +SKIP
 """
@@ -70,13 +73,29 @@ def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 
+def _own_columns_suffixed(labels: Mapping[str, str],
+                          reserved: tuple[str, ...] = ("timestamp", "line")) -> dict[str, str]:
+    """Labels named like the frame's own columns get ``_extracted``, as Loki suffixes clashes.
+
+    ``| json`` on the gateway's lines extracts ``timestamp`` (RFC3339 text) and ``line``
+    (the source line number); they must not replace the entry's time, text or value.
+    """
+    out: dict[str, str] = {}
+    for name, value in labels.items():
+        key = name
+        while key in reserved or (key != name and key in labels):
+            key += "_extracted"
+        out[key] = value
+    return out
+
+
 def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     """A ``streams`` result as one row per line (see the module docstring for columns)."""
     rows: list[dict[str, Any]] = []
     label_cols: list[str] = []
     field_cols: list[str] = []
     for stream in _data(payload).get("result", []):
-        labels = stream.get("stream", {})
+        labels = _own_columns_suffixed(stream.get("stream", {}))
         for name in labels:
             if name not in label_cols:
                 label_cols.append(name)
@@ -106,6 +125,8 @@ def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _sample_frame(points: list[tuple[float, str, Mapping[str, str]]]) -> pd.DataFrame:
+    points = [(t, v, _own_columns_suffixed(labels, ("timestamp", "value")))
+              for t, v, labels in points]
     label_cols = sorted({k for _, _, labels in points for k in labels})
     if not points:
         return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
