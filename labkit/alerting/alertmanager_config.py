@@ -58,14 +58,14 @@ def render_alertmanager_config(
     (``/hook/<receiver>``); ``"production"`` renders PagerDuty, Slack and email
     receivers that read their secrets from files (see :class:`ProductionReceivers`).
     """
-    folder = (stack_dir or STACK_DIR) / "alertmanager"
     context: dict[str, object] = {"lab": bool(lab)}
     if receivers == "sink":
-        template = "alertmanager.yml.j2"
+        template = "alertmanager/alertmanager.yml.j2"
         context["sink_url"] = _check_sink_url(sink_url)
     elif receivers == "production":
-        template = "alertmanager.production.yml.j2"
+        template = "alertmanager/alertmanager.production.yml.j2"
         context.update(vars(production or ProductionReceivers()))
     else:
         raise LabError(f"receivers must be 'sink' or 'production', got {receivers!r}")
-    return render_file(template, [folder], Path(out_path), context)
+    # Template names are relative to stack/, as in labkit.runtime.templates.
+    return render_file(template, [stack_dir or STACK_DIR], Path(out_path), context)

@@ -49,11 +49,13 @@ def render_rules(
     ``lab`` compresses time (short windows and ``for:``); ``slots`` is
     llama-server's ``--parallel`` value, which slot alerts compare against.
     """
-    rules_dir = (stack_dir or STACK_DIR) / "prometheus" / "rules"
+    stack = stack_dir or STACK_DIR
     context = _context(lab, slots)
+    # Template names are relative to stack/, as in labkit.runtime.templates.
     return [
-        render_file(tpl.name, [rules_dir], Path(out_dir) / tpl.name.removesuffix(".j2"), context)
-        for tpl in _templates(rules_dir)
+        render_file(f"prometheus/rules/{tpl.name}", [stack],
+                    Path(out_dir) / tpl.name.removesuffix(".j2"), context)
+        for tpl in _templates(stack / "prometheus" / "rules")
     ]
 
 
@@ -71,10 +73,9 @@ def render_rule_tests(
     :func:`render_rules`); then ``promtool test rules`` runs on the result.
     """
     stack = stack_dir or STACK_DIR
-    tests_dir = stack / "prometheus" / "tests"
     context = {**_context(lab, slots), "rules_dir": str(Path(rules_dir).resolve())}
-    search = [tests_dir, stack / "prometheus" / "rules"]  # tests import _timing.j2
     return [
-        render_file(tpl.name, search, Path(out_dir) / tpl.name.removesuffix(".j2"), context)
-        for tpl in _templates(tests_dir)
+        render_file(f"prometheus/tests/{tpl.name}", [stack],
+                    Path(out_dir) / tpl.name.removesuffix(".j2"), context)
+        for tpl in _templates(stack / "prometheus" / "tests")
     ]
