@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from labkit.alerting.templates import STACK_DIR, render_file
+from labkit.alerting.templates import default_stack_dir, render_file
 from labkit.errors import LabError
 
 __all__ = ["RECEIVERS", "ProductionReceivers", "render_alertmanager_config"]
@@ -68,4 +68,4 @@ def render_alertmanager_config(
     else:
         raise LabError(f"receivers must be 'sink' or 'production', got {receivers!r}")
     # Template names are relative to stack/, as in labkit.runtime.templates.
-    return render_file(template, [stack_dir or STACK_DIR], Path(out_path), context)
+    return render_file(template, [stack_dir or default_stack_dir()], Path(out_path), context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit.alerting.templates import STACK_DIR, render_file
+from labkit.alerting.templates import default_stack_dir, render_file
 from labkit.errors import LabError
 
 __all__ = ["ALERT_NAMES", "render_rule_tests", "render_rules"]
@@ -49,7 +49,7 @@ def render_rules(
     ``lab`` compresses time (short windows and ``for:``); ``slots`` is
     llama-server's ``--parallel`` value, which slot alerts compare against.
     """
-    stack = stack_dir or STACK_DIR
+    stack = stack_dir or default_stack_dir()
     context = _context(lab, slots)
     # Template names are relative to stack/, as in labkit.runtime.templates.
     return [
@@ -72,7 +72,7 @@ def render_rule_tests(
     Render the rules with the same ``lab`` and ``slots`` first (see
     :func:`render_rules`); then ``promtool test rules`` runs on the result.
     """
-    stack = stack_dir or STACK_DIR
+    stack = stack_dir or default_stack_dir()
     context = {**_context(lab, slots), "rules_dir": str(Path(rules_dir).resolve())}
     return [
         render_file(f"prometheus/tests/{tpl.name}", [stack],

@@ -11,10 +11,16 @@ import yaml
 
 from labkit.errors import LabError
 
-__all__ = ["STACK_DIR", "render_file", "render_string", "seconds"]
+__all__ = ["default_stack_dir", "render_file", "render_string", "seconds"]
 
-# stack/ sits beside the labkit package in the repository.
-STACK_DIR = Path(__file__).resolve().parents[2] / "stack"
+def default_stack_dir() -> Path:
+    """The ``stack/`` folder the runtime uses (``$LABKIT_STACK_DIR`` or the checkout's)."""
+    from labkit.runtime.templates import stack_dir
+
+    try:
+        return stack_dir()
+    except FileNotFoundError as exc:
+        raise LabError(str(exc)) from exc
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
