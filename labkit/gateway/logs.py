@@ -52,6 +52,8 @@ def setup_logging(log_file: Path | None, *, max_bytes: int = 20_000_000,
                   name: str = "llm-api", stdout: bool = True) -> logging.Logger:
     """The ``llm-api`` logger, writing JSON lines to stdout and to ``log_file`` (rotated)."""
     logger = logging.getLogger(name)
+    for old in logger.handlers:
+        old.close()  # a second setup (tests, reloads) must not leak the old file
     logger.handlers.clear()
     logger.filters.clear()
     logger.setLevel(logging.INFO)
