@@ -162,6 +162,7 @@ class LocalRuntime:
             raise
         import psutil
 
+        proc.detach()
         state.services[spec.name] = ServiceState(
             name=spec.name, url=url, pid=proc.pid,
             create_time=psutil.Process(proc.pid).create_time(), started_at=time.time(),

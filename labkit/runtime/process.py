@@ -120,6 +120,15 @@ class ServiceProcess:
     def pid(self) -> int:
         return self.popen.pid
 
+    def detach(self) -> None:
+        """Leave the service running after this Python process lets go of it.
+
+        A lab outlives the ``labkit up`` that started it, so the Popen object is
+        dropped on purpose; marking it finished stops Python warning that a child
+        is "still running". Later control goes through the pid (see :func:`stop_pid`).
+        """
+        self.popen.returncode = 0
+
     def stop(self, timeout: float = 10.0) -> None:
         stop_pid(self.pid, timeout=timeout)
         try:
