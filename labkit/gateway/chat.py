@@ -19,6 +19,7 @@ from labkit.gateway.state import GatewayState
 __all__ = ["ChatRequest", "handle_chat"]
 
 ENDPOINT = "/v1/chat/completions"
+TEMPLATE_TOKENS_PER_MESSAGE = 8  # ChatML: <|im_start|>role\n ... <|im_end|>\n
 
 
 class Message(BaseModel):
@@ -85,7 +86,9 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
     headers = {"x-request-id": rec.request_id}
     acquired = False
     try:
-        with trace.use_span(span, end_on_exit=False):
+        # record.finish() annotates the span; use_span would add a second exception event.
+        with trace.use_span(span, end_on_exit=False, record_exception=False,
+                            set_status_on_exception=False):
             body, req = await _parse(request, state)
             rec.user_id = rec.user_id or req.user
             rec.stream = req.stream
@@ -103,11 +106,19 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
             if state.settings.log_prompts:
                 rec.prompt = _prompt_text(req)
             await state.faults.before_forward()
-            with tracer.start_as_current_span("tokenize") as tok_span:
-                counted = await state.upstream.tokenize(_prompt_text(req))
-                tok_span.set_attribute("prompt_tokens", counted)
-            span.set_attribute("prompt_tokens", counted)
             budget = state.settings.context_per_request
+            with tracer.start_as_current_span("tokenize") as tok_span:
+                text = _prompt_text(req)
+                # A byte-level BPE token is at least one byte, and the chat template adds a
+                # few tokens per message: when even that bound fits, skip the round trip to
+                # llama-server's /tokenize (it would add latency to every request).
+                counted = len(text.encode()) + TEMPLATE_TOKENS_PER_MESSAGE * len(req.messages)
+                exact = counted + max_tokens > budget
+                if exact:
+                    counted = await state.upstream.tokenize(text)
+                tok_span.set_attribute("prompt_tokens", counted)
+                tok_span.set_attribute("labkit.tokenize.exact", exact)
+            span.set_attribute("prompt_tokens", counted)
             if counted + max_tokens > budget:
                 raise APIError(
                     400, f"This model's maximum context length is {budget} tokens. However, you "
@@ -195,7 +206,8 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
     tracer = state.tracer
     status, error, exc = 200, None, None
     try:
-        with trace.use_span(rec.span, end_on_exit=False):  # type: ignore[arg-type]
+        with trace.use_span(rec.span, end_on_exit=False,  # type: ignore[arg-type]
+                            record_exception=False, set_status_on_exception=False):
             with tracer.start_as_current_span(
                     "inference",
                     attributes=_inference_span_attrs(state, max_tokens, rec.model)) as span:
