@@ -142,3 +142,22 @@ def test_service_crashing_at_start_shows_its_log(tmp_path: Path) -> None:
                        start_timeout=30)
     with pytest.raises(ServiceStartError, match=r"(?s)llama-server exited .*Last lines of"):
         LocalRuntime(config).up(["llama-server"], progress=lambda _: None)
+
+
+def test_labkit_load_command_drives_traffic(lab_env: Path) -> None:
+    """`labkit load` finds the running lab, sends traffic and prints its summary."""
+    from labkit.cli import main
+
+    assert main(["load", "--rate", "4", "--duration", "2", "--max-tokens", "4", "--quiet"]) == 0
+
+
+def test_labkit_status_and_logs_commands(lab_env: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    """`labkit status` prints the table; `labkit logs gateway` prints the gateway's log."""
+    from labkit.cli import main
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "SERVICE" in out and "gateway" in out and "healthy" in out
+    assert main(["logs", "llama-server", "-n", "5"]) == 0
+    assert capsys.readouterr().out.strip()
