@@ -66,7 +66,7 @@ class FakeLlamaServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/health":
                     self._json(200, {"status": "ok"})
                 elif self.path == "/metrics":
@@ -78,7 +78,7 @@ class FakeLlamaServer:
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path == "/tokenize":

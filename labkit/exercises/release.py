@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["strip_solutions", "strip_source", "release_notebook"]
+__all__ = ["release_notebook", "strip_solutions", "strip_source"]
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")

@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
     p.add_argument("--log-file", type=Path)
     p.add_argument("--log-prompts", action="store_true", help="log prompts (off by default)")
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP base URL, e.g. http://127.0.0.1:4318")
+    p.add_argument("--no-tracing", action="store_true",
+                   help="make no spans at all (a baseline to measure tracing overhead)")
     p.add_argument("--usage-db", help="sqlite:///path or postgresql://... for cost tracking")
     p.add_argument("--environment", default=d.environment)
     a = p.parse_args(argv)
@@ -35,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
         max_concurrency=a.max_concurrency, max_queue=a.max_queue,
         context_per_request=a.context_per_request, upstream_timeout=a.upstream_timeout,
         log_file=a.log_file, log_prompts=a.log_prompts, otlp_endpoint=a.otlp_endpoint,
-        usage_db=a.usage_db, environment=a.environment,
+        tracing=not a.no_tracing, usage_db=a.usage_db, environment=a.environment,
     )
 
 

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -35,9 +36,13 @@ __all__ = ["create_app"]
 def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | None = None,
                seed: int | None = None) -> FastAPI:
     """Build a gateway app; its state lives on ``app.state.gateway``."""
-    provider = tracer_provider or make_tracer_provider(
-        settings.otlp_endpoint, version=settings.service_version,
-        environment=settings.environment)
+    provider: trace.TracerProvider
+    if not settings.tracing:
+        provider = trace.NoOpTracerProvider()
+    else:
+        provider = tracer_provider or make_tracer_provider(
+            settings.otlp_endpoint, version=settings.service_version,
+            environment=settings.environment)
     state = GatewayState.build(settings, provider, seed=seed)
 
     @asynccontextmanager
@@ -47,10 +52,12 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
 
     app = FastAPI(title="labkit gateway (llm-api)", lifespan=lifespan)
     app.state.gateway = state
-    HTTPXClientInstrumentor.instrument_client(state.upstream.client, tracer_provider=provider)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
-                                       excluded_urls="health,metrics,admin",
-                                       exclude_spans=["receive", "send"])
+    if settings.tracing:
+        HTTPXClientInstrumentor.instrument_client(state.upstream.client,
+                                                  tracer_provider=provider)
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
+                                           excluded_urls="health,metrics,admin",
+                                           exclude_spans=["receive", "send"])
     started = time.time()
 
     @app.exception_handler(APIError)
@@ -88,7 +95,8 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
         try:
             raw = json.loads(await request.body() or b"{}")
         except ValueError as exc:
-            raise APIError(400, f"faults body is not JSON: {exc}", error_type="invalid_json")
+            raise APIError(400, f"faults body is not JSON: {exc}",
+                           error_type="invalid_json") from None
         faults = await state.faults.set(Faults.parse(raw))
         return faults.as_dict()
 

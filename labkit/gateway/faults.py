@@ -15,6 +15,8 @@ import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from opentelemetry import trace
+
 from labkit.gateway.errors import APIError, bad_request
 from labkit.gateway.upstream import Upstream
 
@@ -81,6 +83,8 @@ class FaultController:
         """Apply latency and error faults to one request, before it reaches llama-server."""
         f = self.faults
         if f.latency_ms:
+            trace.get_current_span().add_event("labkit.fault.latency",
+                                               {"labkit.fault.latency_ms": f.latency_ms})
             await asyncio.sleep(f.latency_ms / 1000)
         if f.error_rate and self._rng.random() < f.error_rate:
             raise APIError(500, "injected fault: the gateway was told to fail this request",

@@ -30,6 +30,7 @@ class GatewaySettings:
     log_prompts: bool = False  # prompts are personal data: opt in
     log_max_bytes: int = 20_000_000
     otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (OTLP/HTTP)
+    tracing: bool = True  # False: no spans, no instrumentation (the overhead baseline)
     usage_db: str | None = None  # sqlite:///path or postgresql://...
     service_version: str = "0.1.0"
     environment: str = "lab"

@@ -6,8 +6,7 @@ import random
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Tracer, TracerProvider
 
 from labkit.gateway.faults import FaultController
 from labkit.gateway.limiter import ConcurrencyLimiter
@@ -60,4 +59,6 @@ class GatewayState:
         await self.upstream.aclose()
         if self.usage is not None:
             self.usage.close()
-        self.tracer_provider.shutdown()  # flushes the batch span processor
+        shutdown = getattr(self.tracer_provider, "shutdown", None)  # the no-op one has none
+        if shutdown is not None:
+            shutdown()  # flushes the batch span processor

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from labkit.gateway.errors import APIError, upstream_error, upstream_timeout, upstream_unavailable
 
@@ -47,7 +48,9 @@ class Upstream:
 
     async def health(self) -> bool:
         try:
-            return (await self.client.get("/health", timeout=2.0)).status_code == 200
+            # Health probes are not requests: without this each made a lone "GET" trace.
+            with suppress_http_instrumentation():
+                return (await self.client.get("/health", timeout=2.0)).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["USAGE_TABLE", "UsageRecorder"]
+__all__ = ["USAGE_TABLE", "UsageRecorder", "make_engine"]
 
 log = logging.getLogger("llm-api")
 
@@ -37,11 +37,30 @@ USAGE_TABLE = sa.Table(
 )
 
 
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql://...``, PostgreSQL through psycopg 3.
+
+    SQLAlchemy 2.0 maps a bare ``postgresql://`` to psycopg2, which the ``postgres`` extra
+    does not install, and refuses Heroku-style ``postgres://``: both go to psycopg here.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        url = f"postgresql+psycopg://{rest}"
+    try:
+        return sa.create_engine(url)
+    except ModuleNotFoundError as exc:
+        if scheme.startswith("postgres"):
+            raise ModuleNotFoundError(
+                f"a PostgreSQL usage database needs the 'psycopg' package ({exc}): "
+                "pip install 'labkit[postgres]'", name=exc.name) from exc
+        raise
+
+
 class UsageRecorder:
     """Queues usage rows and writes them in batches on a daemon thread."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url)
+        self.engine = make_engine(url)
         metadata.create_all(self.engine)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)

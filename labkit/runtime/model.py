@@ -153,7 +153,9 @@ def _weights(
 
 
 def generate_tiny_model(path: Path, *, seed: int = 0) -> Path:
-    """Write the tiny GGUF to ``path`` (atomically) and return it; the same seed gives the same bytes.
+    """Write the tiny GGUF to ``path`` (atomically) and return it.
+
+    The same seed gives the same bytes.
 
     >>> generate_tiny_model(Path("/tmp/tiny.gguf"), seed=0)  # doctest: +SKIP
     PosixPath('/tmp/tiny.gguf')
@@ -210,7 +212,7 @@ def default_model_path(seed: int = 0) -> Path:
 
 
 def ensure_model(path: Path | None = None, seed: int = 0) -> Path:
-    """Return the tiny model at ``path`` (default: :func:`default_model_path`), generating it once."""
+    """The tiny model at ``path`` (default: :func:`default_model_path`), generated once."""
     target = Path(path) if path is not None else default_model_path(seed)
     if target.is_file() and target.stat().st_size > 0:
         return target

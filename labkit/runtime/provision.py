@@ -187,7 +187,7 @@ def _can_use_apt() -> bool:
 
 
 def _apt_install(package: str, progress: Callable[[str], object]) -> None:
-    """``apt-get install -y`` as root; a temporary policy-rc.d keeps the package's daemon stopped."""
+    """``apt-get install -y`` as root; a temporary policy-rc.d keeps its daemon stopped."""
     progress(f"apt-get install -y {package}")
     policy = Path("/usr/sbin/policy-rc.d")
     created = not policy.exists()

@@ -6,8 +6,6 @@ talks to, so their URLs are known when its command line is built.
 
 from __future__ import annotations
 
-
-
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
 from labkit.runtime.templates import render
 

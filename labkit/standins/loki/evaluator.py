@@ -16,8 +16,8 @@ import numpy as np
 
 from labkit.standins.loki import syntax as S
 from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline
-from labkit.standins.loki.projection import projected_pipeline
-from labkit.standins.loki.store import LabelsKey, Store, labels_string
+from labkit.standins.loki.projection import Samples, projected_pipeline
+from labkit.standins.loki.store import LabelsKey, Store, Stream, labels_string
 from labkit.standins.loki.vectors import Scalar, Series, binary, vector_agg
 
 MAX_POINTS = 11000
@@ -53,28 +53,32 @@ def select_logs(store: Store, q: S.LogQuery, start_ns: int, end_ns: int, limit: 
     picked: list[tuple[int, int, str, LabelsKey]] = []  # (sort key, seq, line, labels)
     seq = 0
     for stream in store.select(q.selector):
-        ts, lines = store.window(stream, start_ns, end_ns, start_open=False)
-        idx = range(len(lines)) if forward else range(len(lines) - 1, -1, -1)
+        pieces = store.pieces(stream, start_ns, end_ns, start_open=False)
         taken = 0
-        tsl = ts.tolist()
-        for i in idx:
-            stats.lines += 1
-            stats.bytes += len(lines[i])
-            out = pipe.run(tsl[i], lines[i], stream.labels, stream.base)
-            if out is None:
-                continue
-            line, lbs, _ = out
-            key = tuple(sorted((k, v) for k, v in lbs.items() if v != ""))
-            t = tsl[i]
-            item = (t if forward else -t, seq, line, key)
-            seq += 1
-            if len(picked) < limit:
-                heapq.heappush(picked, (-item[0], -item[1], line, key))  # max-heap on sort key
-            elif item[0] < -picked[0][0]:
-                heapq.heapreplace(picked, (-item[0], -item[1], line, key))
-            taken += 1
+        for chunk, lo, hi in (pieces if forward else reversed(pieces)):
+            tsl = chunk.ts[lo:hi].tolist()
+            lines = chunk.lines(lo, hi)
+            idx = range(len(lines)) if forward else range(len(lines) - 1, -1, -1)
+            for i in idx:
+                stats.lines += 1
+                stats.bytes += len(lines[i])
+                out = pipe.run(tsl[i], lines[i], stream.labels, stream.base)
+                if out is None:
+                    continue
+                line, lbs, _ = out
+                key = tuple(sorted((k, v) for k, v in lbs.items() if v != ""))
+                t = tsl[i]
+                item = (t if forward else -t, seq, line, key)
+                seq += 1
+                if len(picked) < limit:
+                    heapq.heappush(picked, (-item[0], -item[1], line, key))  # max-heap on sort key
+                elif item[0] < -picked[0][0]:
+                    heapq.heapreplace(picked, (-item[0], -item[1], line, key))
+                taken += 1
+                if taken >= limit:
+                    break  # this stream cannot contribute more than `limit` entries
             if taken >= limit:
-                break  # this stream cannot contribute more than `limit` entries
+                break
     by_stream: dict[LabelsKey, list[tuple[int, str]]] = {}
     for neg_sort, _neg_seq, line, key in sorted(picked, key=lambda p: (-p[0], -p[1])):
         by_stream.setdefault(key, []).append((-neg_sort if forward else neg_sort, line))
@@ -163,32 +167,22 @@ def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series
     hi_t = steps - agg.offset_ns
     lo_t = hi_t - agg.range_ns
     sample = "unwrap" if agg.unwrap is not None else ("bytes" if agg.fn.startswith("bytes") else "count")
-    pipe = projected_pipeline(agg.query.stages, sample, agg.grouping) or Pipeline(agg.query.stages, sample)
-    samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
-    for stream in store.select(agg.query.selector):
-        ts, lines = store.window(stream, int(lo_t[0]), int(hi_t[-1]), start_open=True)
-        stats.lines += len(lines)
-        for t, line in zip(ts.tolist(), lines):
-            out = pipe.run(t, line, stream.labels, stream.base)
-            if out is None:
-                continue
-            _, lbs, value = out
-            key = _group_key(lbs, agg.grouping)
-            bucket = samples.get(key)
-            if bucket is None:
-                if ERROR in lbs:
-                    raise pipeline_error(lbs[ERROR], key)
-                bucket = samples[key] = ([], [])
-            bucket[0].append(t)
-            bucket[1].append(value)
+    streams = store.select(agg.query.selector)
+    lo_ns, hi_ns = int(lo_t[0]), int(hi_t[-1])
+    proj = projected_pipeline(agg.query.stages, sample, agg.grouping)
+    if proj is not None:
+        samples, failure, lines = proj.samples(store, streams, lo_ns, hi_ns)
+        stats.lines += lines
+        if failure is not None:
+            raise pipeline_error(*failure)
+    else:
+        samples = _samples(store, streams, Pipeline(agg.query.stages, sample), agg.grouping, lo_ns, hi_ns, stats)
     if agg.fn == "absent_over_time":
         return _absent(agg, samples, lo_t, hi_t)
     fn = RANGE_FUNCTIONS[agg.fn]
     range_s = agg.range_ns / 1e9
     result: Series = {}
-    for key, (tlist, vlist) in samples.items():
-        ts_arr = np.asarray(tlist, dtype=np.int64)
-        vals = np.asarray(vlist, dtype=np.float64)
+    for key, (ts_arr, vals) in samples.items():
         if len(ts_arr) > 1 and bool((ts_arr[1:] < ts_arr[:-1]).any()):
             order = np.argsort(ts_arr, kind="stable")
             ts_arr, vals = ts_arr[order], vals[order]
@@ -200,11 +194,35 @@ def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series
     return result
 
 
-def _absent(agg: S.RangeAgg, samples: dict[LabelsKey, tuple[list[int], list[float]]],
-            lo_t: np.ndarray, hi_t: np.ndarray) -> Series:
+def _samples(store: Store, streams: list[Stream], pipe: Pipeline, grouping: S.Grouping | None,
+             lo_ns: int, hi_ns: int, stats: Stats) -> Samples:
+    """Every line in (lo, hi] through the full pipeline, as samples by series."""
+    samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
+    for stream in streams:
+        for chunk, lo, hi in store.pieces(stream, lo_ns, hi_ns, start_open=True):
+            lines = chunk.lines(lo, hi)
+            stats.lines += len(lines)
+            for t, line in zip(chunk.ts[lo:hi].tolist(), lines, strict=True):
+                out = pipe.run(t, line, stream.labels, stream.base)
+                if out is None:
+                    continue
+                _, lbs, value = out
+                key = _group_key(lbs, grouping)
+                bucket = samples.get(key)
+                if bucket is None:
+                    if ERROR in lbs:
+                        raise pipeline_error(lbs[ERROR], key)
+                    bucket = samples[key] = ([], [])
+                bucket[0].append(t)
+                bucket[1].append(value)
+    return {key: (np.asarray(tl, dtype=np.int64), np.asarray(vl, dtype=np.float64))
+            for key, (tl, vl) in samples.items()}
+
+
+def _absent(agg: S.RangeAgg, samples: Samples, lo_t: np.ndarray, hi_t: np.ndarray) -> Series:
     present = np.zeros(len(lo_t), dtype=bool)
-    for tlist, _ in samples.values():
-        arr = np.sort(np.asarray(tlist, dtype=np.int64))
+    for ts_arr, _ in samples.values():
+        arr = np.sort(ts_arr)
         present |= np.searchsorted(arr, hi_t, "right") > np.searchsorted(arr, lo_t, "right")
     if present.all():
         return {}

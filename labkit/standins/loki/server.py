@@ -183,7 +183,7 @@ class LokiAPI:
     def _streams_in(self, p: dict[str, list[str]]) -> list[Any]:
         end = parse_time(_one(p, "end"), now_ns(), "end")
         start = parse_time(_one(p, "start"), end - parse_since(_one(p, "since"), 6 * _HOUR), "start")
-        return [s for s in self.store.all_streams() if s.has_entries(start, end)]
+        return self.store.active(start, end)
 
     async def labels(self, request: Request) -> Response:
         p = await _params(request)

@@ -1,5 +1,10 @@
-"""On-disk log storage: an append-only file of pushed entries, replayed into per-stream
-columns (a sorted int64 numpy array of timestamps and a list of lines) at start-up.
+"""On-disk log storage: an append-only file of pushed entries, replayed at start-up into
+per-stream chunks (``chunks.Chunk``: sorted timestamps, lines in one bytes block).
+
+Each stream keeps sealed chunks, sorted and not overlapping in time, and a head of recent
+entries that is sealed into a chunk once it is big enough. A late entry older than the
+sealed chunks is merged into the chunk whose time range it falls in, so a stream's chunks,
+read in order, are always its entries in time order.
 
 An entry identical to one already stored (same labels, timestamp and line) is dropped,
 as Loki drops exact duplicates, so a shipper may resend a batch safely.
@@ -7,6 +12,7 @@ as Loki drops exact duplicates, so a shipper may resend a batch safely.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -16,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from labkit.standins.loki.chunks import CHUNK_BYTES, CHUNK_LINES, Chunk, merge
 from labkit.standins.loki.syntax import Matcher
 
 LabelsKey = tuple[tuple[str, str], ...]
+Piece = tuple[Chunk, int, int]  # a chunk and the index range [lo, hi) of a query's window
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_MIN_TS = -(2**63)
 
 
 class PushError(ValueError):
@@ -33,37 +42,44 @@ def labels_string(labels: dict[str, str] | LabelsKey) -> str:
 
 
 class Stream:
-    """One label set's entries, sorted by timestamp on demand."""
+    """One label set's entries: sealed chunks plus a head of recent ones."""
 
     def __init__(self, key: LabelsKey) -> None:
         self.key = key
         self.labels = dict(key)
         self.base = frozenset(self.labels)
-        self.ts = np.empty(0, dtype=np.int64)
-        self.lines: list[str] = []
-        self._pend_ts: list[int] = []
-        self._pend_lines: list[str] = []
-        self.max_ts = -(2**63)
+        self.chunks: list[Chunk] = []
+        self._head_ts: list[int] = []  # in arrival order, every one >= the sealed chunks' last
+        self._head_lines: list[str] = []
+        self._head_chars = 0
+        self._head_view: Chunk | None = None  # the head as a chunk, until the head changes
+        self.max_ts = _MIN_TS
         self._at_max: set[str] = set()  # lines stored at max_ts, for the in-order duplicate check
         self.count = 0
 
-    def _consolidate(self) -> None:
-        if not self._pend_ts:
-            return
-        ts = np.concatenate([self.ts, np.asarray(self._pend_ts, dtype=np.int64)])
-        lines = self.lines
-        lines.extend(self._pend_lines)
-        self._pend_ts, self._pend_lines = [], []
-        if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
-            order = np.argsort(ts, kind="stable")
-            ts = ts[order]
-            self.lines = [lines[i] for i in order.tolist()]
-        self.ts = ts
+    def view(self) -> list[Chunk]:
+        """Every entry, as chunks in time order (do not mutate)."""
+        if not self._head_ts:
+            return self.chunks
+        if self._head_view is None:
+            ts = np.asarray(self._head_ts, dtype=np.int64)
+            order = np.argsort(ts, kind="stable")  # equal times keep their arrival order
+            self._head_view = Chunk(ts[order], [self._head_lines[i] for i in order.tolist()])
+        return [*self.chunks, self._head_view]
 
-    def snapshot(self) -> tuple[np.ndarray, list[str]]:
-        """Sorted timestamps and the matching lines (do not mutate)."""
-        self._consolidate()
-        return self.ts, self.lines
+    def _sealed_max(self) -> int:
+        return self.chunks[-1].max_ts if self.chunks else _MIN_TS
+
+    def _add_head(self, ts: int, line: str) -> None:
+        self._head_ts.append(ts)
+        self._head_lines.append(line)
+        self._head_chars += len(line)
+        self._head_view = None
+
+    def _maybe_seal(self) -> None:
+        if len(self._head_ts) >= CHUNK_LINES or self._head_chars >= CHUNK_BYTES:
+            self.chunks = self.view()[:]  # the head view becomes the newest sealed chunk
+            self._head_ts, self._head_lines, self._head_chars, self._head_view = [], [], 0, None
 
     def append(self, entries: Iterable[tuple[int, str]], dedup: bool = True) -> list[tuple[int, str]]:
         """Store ``entries``; return those that were new (duplicates are dropped)."""
@@ -79,35 +95,48 @@ class Stream:
             else:
                 late.append((ts, line))
                 continue
-            self._pend_ts.append(ts)
-            self._pend_lines.append(line)
+            self._add_head(ts, line)
             accepted.append((ts, line))
+            if len(self._head_ts) >= CHUNK_LINES:
+                self._maybe_seal()
         if late:
             accepted.extend(self._append_late(late, dedup))
+        self._maybe_seal()
         self.count += len(accepted)
         return accepted
 
     def _append_late(self, late: list[tuple[int, str]], dedup: bool) -> list[tuple[int, str]]:
         # Out-of-order entries: compare against what is stored with the same timestamp.
-        self._consolidate()
+        chunks = self.view()
         seen: set[tuple[int, str]] = set()
-        out = []
+        out: list[tuple[int, str]] = []
+        into_sealed: dict[int, list[tuple[int, str]]] = {}
+        sealed_max = self._sealed_max()
+        mins = [c.min_ts for c in self.chunks]
         for ts, line in late:
             if dedup:
-                lo = int(np.searchsorted(self.ts, ts, "left"))
-                hi = int(np.searchsorted(self.ts, ts, "right"))
-                if (ts, line) in seen or line in self.lines[lo:hi]:
+                if (ts, line) in seen or any(line in c.lines_at(ts) for c in chunks if c.min_ts <= ts <= c.max_ts):
                     continue
                 seen.add((ts, line))
-            self._pend_ts.append(ts)
-            self._pend_lines.append(line)
+            if ts >= sealed_max:
+                self._add_head(ts, line)
+            else:
+                k = max(bisect.bisect_right(mins, ts) - 1, 0)
+                into_sealed.setdefault(k, []).append((ts, line))
             out.append((ts, line))
+        if into_sealed:
+            sealed = list(self.chunks)
+            for k, extra in into_sealed.items():
+                sealed[k] = merge(sealed[k], extra)
+            self.chunks = sealed
         return out
 
     def has_entries(self, start_ns: int, end_ns: int) -> bool:
-        ts, _ = self.snapshot()
-        lo = int(np.searchsorted(ts, start_ns, "left"))
-        return lo < len(ts) and int(ts[lo]) <= end_ns
+        for c in self.view():
+            lo = int(np.searchsorted(c.ts, start_ns, "left"))
+            if lo < len(c) and int(c.ts[lo]) <= end_ns:
+                return True
+        return False
 
 
 class Store:
@@ -171,16 +200,28 @@ class Store:
     def select(self, matchers: tuple[Matcher, ...]) -> list[Stream]:
         """Streams whose labels satisfy every matcher (absent labels read as "")."""
         with self.lock:
-            return [s for s in self.streams.values() if all(m.matches(s.labels.get(m.name, "")) for m in matchers)]
+            return [s for s in self.streams.values()
+                    if all(m.matches(s.labels.get(m.name, "")) for m in matchers)]
 
-    def window(self, stream: Stream, start_ns: int, end_ns: int, *, start_open: bool) -> tuple[np.ndarray, list[str]]:
-        """Entries of ``stream`` in [start, end) or, with start_open, (start, end]."""
+    def pieces(self, stream: Stream, start_ns: int, end_ns: int, *, start_open: bool) -> list[Piece]:
+        """The chunks holding entries in [start, end) or, with start_open, (start, end], in
+        time order, each with the index range of those entries."""
         with self.lock:
-            ts, lines = stream.snapshot()
-            side = "right" if start_open else "left"
-            lo = int(np.searchsorted(ts, start_ns, side))
-            hi = int(np.searchsorted(ts, end_ns, side))
-            return ts[lo:hi], lines[lo:hi]
+            chunks = stream.view()
+        side = "right" if start_open else "left"
+        out = []
+        for c in chunks:
+            if c.max_ts < start_ns or c.min_ts > end_ns:
+                continue
+            lo, hi = c.span(start_ns, end_ns, side)
+            if hi > lo:
+                out.append((c, lo, hi))
+        return out
+
+    def active(self, start_ns: int, end_ns: int) -> list[Stream]:
+        """Streams with an entry in [start, end]."""
+        with self.lock:
+            return [s for s in self.streams.values() if s.has_entries(start_ns, end_ns)]
 
     def all_streams(self) -> Iterator[Stream]:
         with self.lock:
