@@ -1,0 +1,1 @@
+"""Query clients that turn Prometheus, Loki, Jaeger and Alertmanager answers into pandas."""

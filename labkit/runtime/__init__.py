@@ -1,0 +1,1 @@
+"""Running the lab: the service catalog, the local runtime, provisioning and the model."""

@@ -1,0 +1,1 @@
+"""Servers that speak Loki's and Jaeger's HTTP APIs, for machines without the real ones."""
