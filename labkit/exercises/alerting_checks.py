@@ -168,8 +168,8 @@ def same_over_range(lab: Any, answer: str, reference: str, *,
             return Outcome(False, f"at {key[1]:%H:%M:%S} your value is {got_map[key]:.4g}, "
                                   f"expected {value:.4g}")
     seconds = len({k[1] for k in want_map}) * step
-    return Outcome(True, f"fires exactly when the reference does over the recorded incident "
-                         f"(about {seconds:.0f} s of firing)")
+    return Outcome(True, f"active exactly when the reference is, at every {step:g}s step of the "
+                         f"last {lookback / 60:g} minutes (active for about {seconds:.0f}s)")
 
 
 # -- a `for:` duration -------------------------------------------------------------------------

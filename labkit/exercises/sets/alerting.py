@@ -89,7 +89,7 @@ def _for_duration(answer: Any, lab: Any) -> Outcome:
     if not runs:
         raise CheckFailed(f"the HighErrorRate condition never held in the last {LOOKBACK}: "
                           "run the fault-injection section first")
-    first, last = max(runs, key=lambda r: r[1] - r[0])
+    first, last = max(runs, key=lambda r: r[1])  # the most recent incident
     held = (last - first).total_seconds()
     span = f"{first:%H:%M:%S}–{last:%H:%M:%S} UTC"
     if for_s > held:
