@@ -279,22 +279,29 @@ def _naive_utc(value: object) -> pd.Timestamp:
 
 def plot_error_budget(history: pd.DataFrame, *, thresholds: tuple[float, ...] = (14.4, 6.0),
                       shade: list[tuple[object, object, str]] | None = None) -> Figure:
-    """Budget remaining (top) and burn rate (bottom, symlog) from ``budget_history``.
+    """Budget remaining, one panel per SLO, and burn rates (symlog) from ``budget_history``.
 
-    ``thresholds`` draws the burn rates the SLOBurnRateHigh alerts page at; ``shade`` marks
-    ``(start, end, label)`` spans such as injected faults.
+    Each SLO gets its own panel because their scales differ by orders of magnitude: a
+    99.9 % budget is overspent a hundredfold by a burst a 95 % budget barely notices.
+    ``thresholds`` draws the burn rates SLOBurnRateHigh pages at; ``shade`` marks
+    ``(start, end, label)`` spans such as injected faults (unix seconds or datetimes).
     """
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    for name, part in history.groupby("slo", sort=False):
+    names = list(dict.fromkeys(history["slo"]))
+    fig, axes = plt.subplots(len(names) + 1, 1, figsize=(9, 2.2 * (len(names) + 1) + 0.5),
+                             sharex=True, squeeze=False)
+    panels, bottom = [a[0] for a in axes[:-1]], axes[-1][0]
+    for i, (name, ax) in enumerate(zip(names, panels, strict=True)):
+        part = history[history["slo"] == name]
         times = part["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-        top.plot(times, 100 * part["budget_remaining"], label=str(name))
-        bottom.plot(times, part["burn_rate"], label=str(name))
-    top.axhline(0, color="black", lw=0.8)
-    top.set_ylabel("budget remaining (%)")
-    top.set_title("error budget of the rolling SLO window")
+        colour = f"C{i}"
+        ax.plot(times, 100 * part["budget_remaining"], color=colour)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_ylabel("remaining (%)")
+        ax.set_title(f"{name}: error budget of the rolling SLO window", fontsize="medium")
+        bottom.plot(times, part["burn_rate"], color=colour, label=str(name))
     for value in thresholds:
         bottom.axhline(value, color="tab:red", ls="--", lw=0.8)
         bottom.annotate(f"{value:g}x", (1.0, value), xycoords=("axes fraction", "data"),
@@ -303,12 +310,12 @@ def plot_error_budget(history: pd.DataFrame, *, thresholds: tuple[float, ...] = 
     bottom.set_yscale("symlog", linthresh=1)
     bottom.set_ylim(bottom=0)  # a burn rate is never negative
     bottom.set_ylabel("burn rate (x budget)")
+    bottom.set_title("burn rate (dashed: alert thresholds)", fontsize="medium")
     for start, end, label in shade or []:
-        for ax in (top, bottom):
+        for ax in (*panels, bottom):
             ax.axvspan(_naive_utc(start), _naive_utc(end), color="orange", alpha=0.15,
-                       label=label if ax is top else None)
-    top.legend(loc="best", fontsize="small")
-    bottom.legend(loc="best", fontsize="small")
+                       label=label if ax is bottom else None)
+    bottom.legend(loc="upper left", fontsize="small")
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
