@@ -91,8 +91,23 @@ def fmt_key(key: Key) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
 
 
+PREVIEW_FIELDS = ("request_id", "user_id", "level", "status", "duration_ms", "error_type",
+                  "message")
+
+
 def _line_preview(line: str, width: int = 110) -> str:
+    """A JSON line by its telling fields (they all start alike); other text cut to ``width``."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and any(k in obj for k in PREVIEW_FIELDS):
+        return "{" + ", ".join(f"{k}={obj[k]}" for k in PREVIEW_FIELDS if k in obj) + "}"
     return line if len(line) <= width else line[:width] + "…"
+
+
+def _lines(n: int) -> str:
+    return f"{n} line" if n == 1 else f"{n} lines"
 
 
 def same_logql_lines(lab: Any, answer: Any, reference: str, *, window_s: float,
@@ -108,9 +123,9 @@ def same_logql_lines(lab: Any, answer: Any, reference: str, *, window_s: float,
                           "then check again")
     got = entries(lab, answer, start=start, end=end, who="your query")
     if got == want:
-        return Outcome(True, f"same {len(want)} lines as the reference")
+        return Outcome(True, f"same {_lines(len(want))} as the reference")
     missing, extra = want - got, got - want
-    parts = [f"your query returned {len(got)} lines, the answer has {len(want)}"]
+    parts = [f"your query returned {_lines(len(got))}, the answer has {len(want)}"]
     if missing:
         parts.append(f"missing e.g. {_line_preview(min(missing)[1])}")
     if extra:
