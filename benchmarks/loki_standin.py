@@ -2,9 +2,15 @@
 
 Starts ``python -m labkit.standins.loki`` on a free port with a temporary data dir, pushes
 LINES gateway-like JSON lines spread over one hour in batches of 1,000, then runs
-``sum by (model) (rate({job="llm-api"} | json [1m]))`` over that hour. Prints figures only.
+``sum by (model) (rate({job="llm-api"} | json [1m]))`` over that hour: the first time
+(every line parsed), then again (label columns cached). It then restarts the server on the
+same data (replaying the log file) and runs the query once more, cold. Each query prints
+its wall time and the server's CPU time, which the machine's other work disturbs less.
 
-    python benchmarks/loki_standin.py [--lines 1000000]
+    python benchmarks/loki_standin.py [--lines 1000000] [--repo DIR]
+
+``--repo`` runs the server from another checkout (e.g. an older commit unpacked with
+``git archive``), to compare against it on the same machine and data.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = 'sum by (model) (rate({job="llm-api"} | json [1m]))'
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -39,6 +46,12 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def _line(rng: random.Random, i: int) -> str:
     ok = rng.random() > 0.05
     return orjson.dumps({
@@ -51,57 +64,96 @@ def _line(rng: random.Random, i: int) -> str:
     }).decode()
 
 
+def _bodies(lines: int, batch: int, start_ns: int) -> list[bytes]:
+    rng = random.Random(7)
+    gap = 3600 * 10**9 // lines
+    out = []
+    for b in range(0, lines, batch):
+        values = [[str(start_ns + (b + i) * gap), _line(rng, b + i)] for i in range(min(batch, lines - b))]
+        by_level: dict[str, list[list[str]]] = {"info": [], "error": []}
+        for v in values:
+            by_level["error" if '"level":"error"' in v[1] else "info"].append(v)
+        out.append(orjson.dumps({"streams": [{"stream": {"job": "llm-api", "level": lvl}, "values": vals}
+                                             for lvl, vals in by_level.items() if vals]}))
+    return out
+
+
+class _Server:
+    def __init__(self, repo: Path, data: str) -> None:
+        self.repo, self.data = repo, data
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "labkit.standins.loki", "--port", self.url.rsplit(":", 1)[1], "--data-dir", self.data],
+            env={**os.environ, "PYTHONPATH": str(self.repo)})
+        while True:
+            try:
+                if httpx.get(self.url + "/ready", timeout=5).text == "ready":
+                    return time.perf_counter() - t0
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def _query(client: httpx.Client, pid: int, params: dict[str, str], label: str) -> None:
+    cpu0, t0 = _cpu_s(pid), time.perf_counter()
+    r = client.get("/loki/api/v1/query_range", params=params)
+    r.raise_for_status()
+    wall, cpu = time.perf_counter() - t0, _cpu_s(pid) - cpu0
+    res = r.json()["data"]["result"]
+    points = len(res[0]["values"]) if res else 0
+    print(f"query ({label}): {wall:.2f} s wall, {cpu:.2f} s server CPU; {len(res)} series x {points} points")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout to run the server from")
     args = ap.parse_args()
-    rng = random.Random(7)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    end_ns = time.time_ns()
+    start_ns = end_ns - 3600 * 10**9
+    bodies = _bodies(args.lines, args.batch, start_ns)
+    params = {"query": QUERY, "start": str(start_ns), "end": str(end_ns)}
+    print(f"server from {args.repo}; {QUERY} over 1h holding {args.lines:,} lines")
     with tempfile.TemporaryDirectory() as data:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.standins.loki", "--port", str(port), "--data-dir", data],
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        srv = _Server(args.repo, data)
+        srv.start()
         try:
-            with httpx.Client(base_url=url, timeout=120) as client:
-                while True:
-                    try:
-                        if client.get("/ready").text == "ready":
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                end_ns = time.time_ns()
-                start_ns = end_ns - 3600 * 10**9
-                gap = 3600 * 10**9 // args.lines
-                bodies = []
-                for b in range(0, args.lines, args.batch):
-                    values = [[str(start_ns + (b + i) * gap), _line(rng, b + i)] for i in range(min(args.batch, args.lines - b))]
-                    level_streams = {"info": [], "error": []}
-                    for v in values:
-                        level_streams["error" if '"level":"error"' in v[1] else "info"].append(v)
-                    bodies.append(orjson.dumps({"streams": [
-                        {"stream": {"job": "llm-api", "level": lvl}, "values": vals} for lvl, vals in level_streams.items() if vals]}))
-                t0 = time.perf_counter()
+            assert srv.proc is not None
+            pid = srv.proc.pid
+            with httpx.Client(base_url=srv.url, timeout=300) as client:
+                cpu0, t0 = _cpu_s(pid), time.perf_counter()
                 for body in bodies:
-                    r = client.post("/loki/api/v1/push", content=body, headers={"Content-Type": "application/json"})
-                    r.raise_for_status()
-                ingest_s = time.perf_counter() - t0
+                    client.post("/loki/api/v1/push", content=body,
+                                headers={"Content-Type": "application/json"}).raise_for_status()
+                ingest_s, cpu = time.perf_counter() - t0, _cpu_s(pid) - cpu0
                 print(f"ingest: {args.lines:,} lines in {ingest_s:.2f} s = {args.lines / ingest_s:,.0f} lines/s "
-                      f"(batches of {args.batch}, JSON over HTTP, one client)")
-                del bodies
-                params = {"query": QUERY, "start": str(start_ns), "end": str(end_ns)}
-                for attempt in ("first", "second"):
-                    t0 = time.perf_counter()
-                    r = client.get("/loki/api/v1/query_range", params=params)
-                    r.raise_for_status()
-                    q_s = time.perf_counter() - t0
-                    res = r.json()["data"]["result"]
-                    print(f"query ({attempt}): {QUERY} over 1h, {args.lines:,} lines: {q_s:.2f} s, "
-                          f"{len(res)} series x {len(res[0]['values']) if res else 0} points")
-                print(f"peak RSS of the server: {_peak_rss_mb(proc.pid):,.0f} MB")
+                      f"(server CPU {cpu:.2f} s; batches of {args.batch}, JSON over HTTP, one client)")
+                _query(client, pid, params, "first")
+                _query(client, pid, params, "repeated")
+                _query(client, pid, params, "repeated")
+            print(f"peak RSS of the server: {_peak_rss_mb(pid):,.0f} MB")
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            srv.stop()
+        del bodies
+        ready_s = srv.start()
+        try:
+            assert srv.proc is not None
+            print(f"restart: ready after {ready_s:.2f} s (replaying the log)")
+            with httpx.Client(base_url=srv.url, timeout=300) as client:
+                _query(client, srv.proc.pid, params, "first after restart")
+                _query(client, srv.proc.pid, params, "repeated after restart")
+            print(f"peak RSS of the restarted server: {_peak_rss_mb(srv.proc.pid):,.0f} MB")
+        finally:
+            srv.stop()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from labkit.standins.loki.chunks import CHUNK_BYTES, CHUNK_LINES, Chunk, merge
+from labkit.standins.loki import chunks
+from labkit.standins.loki.chunks import Chunk, merge
+from labkit.standins.loki.jsoncols import prebuild
 from labkit.standins.loki.syntax import Matcher
 
 LabelsKey = tuple[tuple[str, str], ...]
@@ -77,12 +79,17 @@ class Stream:
         self._head_view = None
 
     def _maybe_seal(self) -> None:
-        if len(self._head_ts) >= CHUNK_LINES or self._head_chars >= CHUNK_BYTES:
+        if len(self._head_ts) >= chunks.CHUNK_LINES or self._head_chars >= chunks.CHUNK_BYTES:
             self.chunks = self.view()[:]  # the head view becomes the newest sealed chunk
             self._head_ts, self._head_lines, self._head_chars, self._head_view = [], [], 0, None
+            prebuild(self.chunks[-1], self.labels, self.base)
+            self.chunks[-1].pack()
 
     def append(self, entries: Iterable[tuple[int, str]], dedup: bool = True) -> list[tuple[int, str]]:
         """Store ``entries``; return those that were new (duplicates are dropped)."""
+        entries = entries if isinstance(entries, list) else list(entries)
+        if entries and self._in_order(entries):
+            return self._append_in_order(entries)
         accepted: list[tuple[int, str]] = []
         late: list[tuple[int, str]] = []
         for ts, line in entries:
@@ -97,7 +104,7 @@ class Stream:
                 continue
             self._add_head(ts, line)
             accepted.append((ts, line))
-            if len(self._head_ts) >= CHUNK_LINES:
+            if len(self._head_ts) >= chunks.CHUNK_LINES:
                 self._maybe_seal()
         if late:
             accepted.extend(self._append_late(late, dedup))
@@ -105,9 +112,28 @@ class Stream:
         self.count += len(accepted)
         return accepted
 
+    def _in_order(self, entries: list[tuple[int, str]]) -> bool:
+        # Newer than everything stored, each newer than the one before: nothing to compare.
+        ts = np.fromiter((t for t, _ in entries), dtype=np.int64, count=len(entries))
+        return int(ts[0]) > self.max_ts and bool((ts[1:] > ts[:-1]).all())
+
+    def _append_in_order(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The common case (a shipper's batch, a replayed record) without a check per entry."""
+        for i in range(0, len(entries), chunks.CHUNK_LINES):
+            part = entries[i:i + chunks.CHUNK_LINES]
+            self._head_ts.extend(t for t, _ in part)
+            lines = [line for _, line in part]
+            self._head_lines.extend(lines)
+            self._head_chars += sum(map(len, lines))
+            self._head_view = None
+            self._maybe_seal()
+        self.max_ts, self._at_max = entries[-1][0], {entries[-1][1]}
+        self.count += len(entries)
+        return entries
+
     def _append_late(self, late: list[tuple[int, str]], dedup: bool) -> list[tuple[int, str]]:
         # Out-of-order entries: compare against what is stored with the same timestamp.
-        chunks = self.view()
+        stored = self.view()
         seen: set[tuple[int, str]] = set()
         out: list[tuple[int, str]] = []
         into_sealed: dict[int, list[tuple[int, str]]] = {}
@@ -115,7 +141,7 @@ class Stream:
         mins = [c.min_ts for c in self.chunks]
         for ts, line in late:
             if dedup:
-                if (ts, line) in seen or any(line in c.lines_at(ts) for c in chunks if c.min_ts <= ts <= c.max_ts):
+                if (ts, line) in seen or any(line in c.lines_at(ts) for c in stored if c.min_ts <= ts <= c.max_ts):
                     continue
                 seen.add((ts, line))
             if ts >= sealed_max:
@@ -128,6 +154,8 @@ class Stream:
             sealed = list(self.chunks)
             for k, extra in into_sealed.items():
                 sealed[k] = merge(sealed[k], extra)
+                prebuild(sealed[k], self.labels, self.base)
+                sealed[k].pack()
             self.chunks = sealed
         return out
 
