@@ -54,14 +54,23 @@ def _cpu_s(pid: int) -> float:
 
 def _line(rng: random.Random, i: int) -> str:
     ok = rng.random() > 0.05
-    return orjson.dumps({
-        "timestamp": "2025-01-01T00:00:00.000000Z", "level": "info" if ok else "error",
-        "message": "Request completed", "module": "app", "function": "chat_completions", "line": 120,
-        "request_id": f"req-{i:08d}", "user_id": f"user-{rng.randrange(50)}",
-        "model": rng.choice(["tiny-gguf", "gemma3-270m", "qwen-0.5b"]),
-        "duration_ms": round(rng.uniform(20, 3000), 1), "prompt_tokens": rng.randrange(5, 500),
-        "completion_tokens": rng.randrange(1, 300), "status": 200 if ok else 500,
-    }).decode()
+    return orjson.dumps(
+        {
+            "timestamp": "2025-01-01T00:00:00.000000Z",
+            "level": "info" if ok else "error",
+            "message": "Request completed",
+            "module": "app",
+            "function": "chat_completions",
+            "line": 120,
+            "request_id": f"req-{i:08d}",
+            "user_id": f"user-{rng.randrange(50)}",
+            "model": rng.choice(["tiny-gguf", "gemma3-270m", "qwen-0.5b"]),
+            "duration_ms": round(rng.uniform(20, 3000), 1),
+            "prompt_tokens": rng.randrange(5, 500),
+            "completion_tokens": rng.randrange(1, 300),
+            "status": 200 if ok else 500,
+        }
+    ).decode()
 
 
 def _bodies(lines: int, batch: int, start_ns: int) -> list[bytes]:
@@ -69,12 +78,23 @@ def _bodies(lines: int, batch: int, start_ns: int) -> list[bytes]:
     gap = 3600 * 10**9 // lines
     out = []
     for b in range(0, lines, batch):
-        values = [[str(start_ns + (b + i) * gap), _line(rng, b + i)] for i in range(min(batch, lines - b))]
+        values = [
+            [str(start_ns + (b + i) * gap), _line(rng, b + i)] for i in range(min(batch, lines - b))
+        ]
         by_level: dict[str, list[list[str]]] = {"info": [], "error": []}
         for v in values:
             by_level["error" if '"level":"error"' in v[1] else "info"].append(v)
-        out.append(orjson.dumps({"streams": [{"stream": {"job": "llm-api", "level": lvl}, "values": vals}
-                                             for lvl, vals in by_level.items() if vals]}))
+        out.append(
+            orjson.dumps(
+                {
+                    "streams": [
+                        {"stream": {"job": "llm-api", "level": lvl}, "values": vals}
+                        for lvl, vals in by_level.items()
+                        if vals
+                    ]
+                }
+            )
+        )
     return out
 
 
@@ -87,8 +107,17 @@ class _Server:
     def start(self) -> float:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "labkit.standins.loki", "--port", self.url.rsplit(":", 1)[1], "--data-dir", self.data],
-            env={**os.environ, "PYTHONPATH": str(self.repo)})
+            [
+                sys.executable,
+                "-m",
+                "labkit.standins.loki",
+                "--port",
+                self.url.rsplit(":", 1)[1],
+                "--data-dir",
+                self.data,
+            ],
+            env={**os.environ, "PYTHONPATH": str(self.repo)},
+        )
         while True:
             try:
                 if httpx.get(self.url + "/ready", timeout=5).text == "ready":
@@ -109,7 +138,10 @@ def _query(client: httpx.Client, pid: int, params: dict[str, str], label: str) -
     wall, cpu = time.perf_counter() - t0, _cpu_s(pid) - cpu0
     res = r.json()["data"]["result"]
     points = len(res[0]["values"]) if res else 0
-    print(f"query ({label}): {wall:.2f} s wall, {cpu:.2f} s server CPU; {len(res)} series x {points} points")
+    print(
+        f"query ({label}): {wall:.2f} s wall, {cpu:.2f} s server CPU; "
+        f"{len(res)} series x {points} points"
+    )
 
 
 def main() -> None:
@@ -132,11 +164,17 @@ def main() -> None:
             with httpx.Client(base_url=srv.url, timeout=300) as client:
                 cpu0, t0 = _cpu_s(pid), time.perf_counter()
                 for body in bodies:
-                    client.post("/loki/api/v1/push", content=body,
-                                headers={"Content-Type": "application/json"}).raise_for_status()
+                    client.post(
+                        "/loki/api/v1/push",
+                        content=body,
+                        headers={"Content-Type": "application/json"},
+                    ).raise_for_status()
                 ingest_s, cpu = time.perf_counter() - t0, _cpu_s(pid) - cpu0
-                print(f"ingest: {args.lines:,} lines in {ingest_s:.2f} s = {args.lines / ingest_s:,.0f} lines/s "
-                      f"(server CPU {cpu:.2f} s; batches of {args.batch}, JSON over HTTP, one client)")
+                print(
+                    f"ingest: {args.lines:,} lines in {ingest_s:.2f} s = "
+                    f"{args.lines / ingest_s:,.0f} lines/s "
+                    f"(server CPU {cpu:.2f} s; batches of {args.batch}, JSON over HTTP, one client)"
+                )
                 _query(client, pid, params, "first")
                 _query(client, pid, params, "repeated")
                 _query(client, pid, params, "repeated")

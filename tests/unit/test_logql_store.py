@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,11 +13,23 @@ from labkit.standins.loki import chunks
 from labkit.standins.loki.chunks import Chunk
 from labkit.standins.loki.store import Store
 
-ODD_LINES = ["plain", "", "naïve café ☕", '{"a":1}', "two\nlines", "tab\there", "x" * 1000, "\x00nul"]
+ODD_LINES = [
+    "plain",
+    "",
+    "naïve café ☕",
+    '{"a":1}',
+    "two\nlines",
+    "tab\there",
+    "x" * 1000,
+    "\x00nul",
+]
 
 
-@pytest.mark.parametrize("lines", [ODD_LINES, [ln for ln in ODD_LINES if "\n" not in ln], ["ascii only", "b"]],
-                         ids=["with-newline", "utf8", "ascii"])
+@pytest.mark.parametrize(
+    "lines",
+    [ODD_LINES, [ln for ln in ODD_LINES if "\n" not in ln], ["ascii only", "b"]],
+    ids=["with-newline", "utf8", "ascii"],
+)
 @pytest.mark.parametrize("packed", [False, True], ids=["open", "packed"])
 def test_chunk_gives_back_every_line(lines: list[str], packed: bool) -> None:
     """Lines come back as stored, whole or in part, as str or bytes, compressed or not."""
@@ -32,7 +45,9 @@ def test_chunk_gives_back_every_line(lines: list[str], packed: bool) -> None:
     idx = np.arange(len(lines))
     assert chunk.byte_lengths_at(idx).tolist() == [len(ln.encode()) for ln in lines]
     for needle in (b"a", b"inna", b"\n", b"o\nl", b"}tab", b"x" * 3):  # some would span two lines
-        assert chunk.lines_with(needle).tolist() == [i for i, ln in enumerate(lines) if needle in ln.encode()]
+        assert chunk.lines_with(needle).tolist() == [
+            i for i, ln in enumerate(lines) if needle in ln.encode()
+        ]
 
 
 def _entries(store: Store, labels: dict[str, str]) -> list[tuple[int, str]]:
@@ -44,8 +59,9 @@ def _entries(store: Store, labels: dict[str, str]) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_many_small_chunks_keep_every_entry_once_in_order(tmp_path: Path, seed: int,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_small_chunks_keep_every_entry_once_in_order(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Random batches, late entries, resends and equal timestamps, across sealed chunks and a
     restart, store what a sorted set of the entries says (equal times in arrival order)."""
     monkeypatch.setattr(chunks, "CHUNK_LINES", 5)
@@ -60,7 +76,10 @@ def test_many_small_chunks_keep_every_entry_once_in_order(tmp_path: Path, seed: 
                 batch = list(rng.choice(sent))  # a shipper resending a batch
             else:
                 base = rng.randrange(0, 60)
-                batch = [(base + rng.randrange(-20, 5), f"l{rng.randrange(8)}") for _ in range(rng.randrange(1, 9))]
+                batch = [
+                    (base + rng.randrange(-20, 5), f"l{rng.randrange(8)}")
+                    for _ in range(rng.randrange(1, 9))
+                ]
                 if rng.random() < 0.5:
                     batch.sort()
             sent.append(batch)
@@ -75,9 +94,17 @@ def test_many_small_chunks_keep_every_entry_once_in_order(tmp_path: Path, seed: 
         assert _entries(store, labels) == expected
         stream = store.streams[tuple(labels.items())]
         assert len(stream.chunks) > 1
-        for lo, hi, start_open in [(10, 30, False), (10, 30, True), (-100, 100, False), (25, 25, True)]:
-            got = [(t, ln) for c, a, b in store.pieces(stream, lo, hi, start_open=start_open)
-                   for t, ln in zip(c.ts[a:b].tolist(), c.lines(a, b), strict=True)]
+        for lo, hi, start_open in [
+            (10, 30, False),
+            (10, 30, True),
+            (-100, 100, False),
+            (25, 25, True),
+        ]:
+            got = [
+                (t, ln)
+                for c, a, b in store.pieces(stream, lo, hi, start_open=start_open)
+                for t, ln in zip(c.ts[a:b].tolist(), c.lines(a, b), strict=True)
+            ]
             inside = (lambda t: lo < t <= hi) if start_open else (lambda t: lo <= t < hi)  # noqa: B023
             assert got == [e for e in expected if inside(e[0])]
     finally:
@@ -95,10 +122,11 @@ def test_has_entries_and_active_streams(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(chunks, "CHUNK_LINES", 2)
     store = Store(tmp_path)
     try:
-        store.push([({"job": "a"}, [(10, "x"), (20, "y"), (30, "z")]), ({"job": "b"}, [(100, "w")])])
+        store.push(
+            [({"job": "a"}, [(10, "x"), (20, "y"), (30, "z")]), ({"job": "b"}, [(100, "w")])]
+        )
         assert [s.labels["job"] for s in store.active(15, 25)] == ["a"]
         assert [s.labels["job"] for s in store.active(30, 100)] == ["a", "b"]
         assert store.active(31, 99) == []
     finally:
         store.close()
-

@@ -5,11 +5,13 @@ Run it with ``python -m labkit.standins.loki --host 127.0.0.1 --port 3100 --data
 
 LogQL supported (see docs/logql.md for details and examples):
 
-- stream selectors ``=`` ``!=`` ``=~`` ``!~``; line filters ``|=`` ``!=`` ``|~`` ``!~`` (chained, ``or``)
+- stream selectors ``=`` ``!=`` ``=~`` ``!~``; line filters ``|=`` ``!=`` ``|~`` ``!~``
+  (chained, ``or``)
 - parsers ``json`` (optionally ``json a="x.y", b``), ``logfmt``, ``regexp``, ``pattern``
 - label filters on strings, numbers, durations and byte sizes, with ``and``, ``or``, ``,``, ``()``
 - ``line_format``, ``label_format`` (Go templates: ``{{.label}}``, ``__line__``, a few functions),
-  ``drop``, ``keep``, ``decolorize``, ``unwrap`` with ``duration()``, ``duration_seconds()``, ``bytes()``
+  ``drop``, ``keep``, ``decolorize``, ``unwrap`` with ``duration()``, ``duration_seconds()``,
+  ``bytes()``
 - range aggregations ``count_over_time rate bytes_over_time bytes_rate sum_over_time avg_over_time
   min_over_time max_over_time stddev_over_time stdvar_over_time quantile_over_time first_over_time
   last_over_time absent_over_time``, with ``offset``

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
@@ -26,7 +26,9 @@ def create_app(data_dir: str | os.PathLike[str]) -> Starlette:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 3100, data_dir: str | os.PathLike[str] = "loki-data") -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 3100, data_dir: str | os.PathLike[str] = "loki-data"
+) -> None:
     """Run the server until interrupted."""
     import uvicorn
 

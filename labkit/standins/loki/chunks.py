@@ -12,7 +12,8 @@ once built, so it can also carry a cache of per-line values derived from its lin
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal
 
 import cramjam
 import numpy as np
@@ -21,6 +22,7 @@ CHUNK_LINES = 16384  # a head holding this many entries is sealed into a chunk
 CHUNK_BYTES = 4 << 20  # ...or this many bytes of lines, whichever comes first
 # Lines were str objects before, so lone surrogates could be stored; keep them round-tripping.
 _ERRORS = "surrogatepass"
+Side = Literal["left", "right"]
 _last_unpacked: tuple[Chunk | None, bytes] = (None, b"")
 
 
@@ -31,7 +33,7 @@ class Chunk:
     do) each is followed by ``\\n``, so the whole block splits into lines in one C call.
     """
 
-    __slots__ = ("ts", "_blob", "_packed", "offsets", "sep", "ascii", "columns")
+    __slots__ = ("_blob", "_packed", "ascii", "columns", "offsets", "sep", "ts")
 
     def __init__(self, ts: np.ndarray, lines: list[str]) -> None:
         encoded = [line.encode("utf-8", _ERRORS) for line in lines]
@@ -92,13 +94,15 @@ class Chunk:
         if lo >= hi:
             return []
         if self.sep:
-            return self.blob[a:b - 1].decode("ascii" if self.ascii else "utf-8", _ERRORS).split("\n")
-        offs = self.offsets[lo:hi + 1].tolist()
+            return (
+                self.blob[a : b - 1].decode("ascii" if self.ascii else "utf-8", _ERRORS).split("\n")
+            )
+        offs = self.offsets[lo : hi + 1].tolist()
         if self.ascii:
             text = self.blob[a:b].decode("ascii")
-            return [text[x - a:y - a] for x, y in zip(offs, offs[1:], strict=False)]
+            return [text[x - a : y - a] for x, y in pairwise(offs)]
         blob = self.blob
-        return [blob[x:y].decode("utf-8", _ERRORS) for x, y in zip(offs, offs[1:], strict=False)]
+        return [blob[x:y].decode("utf-8", _ERRORS) for x, y in pairwise(offs)]
 
     def raw_lines(self, lo: int = 0, hi: int | None = None) -> list[bytes]:
         """Lines ``lo`` to ``hi`` as UTF-8 ``bytes`` (what the JSON parser reads)."""
@@ -110,10 +114,10 @@ class Chunk:
                 parts = self.blob.split(b"\n")
                 parts.pop()
                 return parts
-            return self.blob[a:b - 1].split(b"\n")
-        offs = self.offsets[lo:hi + 1].tolist()
+            return self.blob[a : b - 1].split(b"\n")
+        offs = self.offsets[lo : hi + 1].tolist()
         blob = self.blob
-        return [blob[x:y] for x, y in zip(offs, offs[1:], strict=False)]
+        return [blob[x:y] for x, y in pairwise(offs)]
 
     def lines_with(self, needle: bytes) -> np.ndarray:
         """Indices of the lines containing ``needle`` (found in the block, not line by line)."""
@@ -131,7 +135,7 @@ class Chunk:
         return np.unique(line[inside])
 
     def byte_lengths_at(self, idx: np.ndarray) -> np.ndarray:
-        """The UTF-8 size of the lines at indices ``idx``, as float64 (bytes_over_time's samples)."""
+        """The UTF-8 size of the lines at ``idx``, as float64 (bytes_over_time's samples)."""
         return (self.offsets[idx + 1] - self.offsets[idx] - self.sep).astype(np.float64)
 
     def lines_at(self, ts: int) -> list[str]:
@@ -140,14 +144,17 @@ class Chunk:
         hi = int(np.searchsorted(self.ts, ts, "right"))
         return self.lines(lo, hi)
 
-    def span(self, start_ns: int, end_ns: int, side: str) -> tuple[int, int]:
+    def span(self, start_ns: int, end_ns: int, side: Side) -> tuple[int, int]:
         """Index range of [start, end) (side "left") or (start, end] (side "right")."""
-        return int(np.searchsorted(self.ts, start_ns, side)), int(np.searchsorted(self.ts, end_ns, side))
+        lo = np.searchsorted(self.ts, start_ns, side)
+        return int(lo), int(np.searchsorted(self.ts, end_ns, side))
 
 
 def merge(chunk: Chunk, extra: list[tuple[int, str]]) -> Chunk:
     """A new chunk with ``extra`` entries added; existing entries stay first among equal times."""
-    ts = np.concatenate([chunk.ts, np.fromiter((t for t, _ in extra), dtype=np.int64, count=len(extra))])
+    ts = np.concatenate(
+        [chunk.ts, np.fromiter((t for t, _ in extra), dtype=np.int64, count=len(extra))]
+    )
     lines = chunk.lines() + [line for _, line in extra]
     order = np.argsort(ts, kind="stable")
     return Chunk(ts[order], [lines[i] for i in order.tolist()])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline
 from labkit.standins.loki.projection import Samples, projected_pipeline
 from labkit.standins.loki.store import LabelsKey, Store, Stream, labels_string
@@ -40,14 +40,18 @@ def pipeline_error(kind: str, labels: LabelsKey) -> EvalError:
         f"pipeline error: '{kind}' for series: '{labels_string(labels)}'.\n"
         f'Use a label filter to intentionally skip this error. (e.g | __error__!="{kind}").\n'
         'To skip all potential errors you can match empty errors.(e.g __error__="")\n'
-        'The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__="" )\n'
+        "The label filter can also be specified after unwrap. "
+        '(e.g | unwrap latency | __error__="" )\n'
     )
 
 
 # ---- log queries ----------------------------------------------------------------
 
-def select_logs(store: Store, q: S.LogQuery, start_ns: int, end_ns: int, limit: int,
-                forward: bool, stats: Stats) -> list[tuple[LabelsKey, list[tuple[int, str]]]]:
+
+def select_logs(
+    store: Store, q: syn.LogQuery, start_ns: int, end_ns: int, limit: int, forward: bool,
+    stats: Stats,
+) -> list[tuple[LabelsKey, list[tuple[int, str]]]]:
     """Up to ``limit`` entries in [start, end), the oldest (forward) or newest, by stream."""
     pipe = Pipeline(q.stages)
     picked: list[tuple[int, int, str, LabelsKey]] = []  # (sort key, seq, line, labels)
@@ -55,7 +59,7 @@ def select_logs(store: Store, q: S.LogQuery, start_ns: int, end_ns: int, limit: 
     for stream in store.select(q.selector):
         pieces = store.pieces(stream, start_ns, end_ns, start_open=False)
         taken = 0
-        for chunk, lo, hi in (pieces if forward else reversed(pieces)):
+        for chunk, lo, hi in pieces if forward else reversed(pieces):
             tsl = chunk.ts[lo:hi].tolist()
             lines = chunk.lines(lo, hi)
             idx = range(len(lines)) if forward else range(len(lines) - 1, -1, -1)
@@ -90,6 +94,7 @@ def select_logs(store: Store, q: S.LogQuery, start_ns: int, end_ns: int, limit: 
 
 # ---- metric queries -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Grid:
     """Evaluation timestamps in ns."""
@@ -111,22 +116,24 @@ class Grid:
         return cls(start_ns + step_ns * np.arange(n, dtype=np.int64))
 
 
-def evaluate(store: Store, expr: S.Expr, grid: Grid, stats: Stats) -> Series | Scalar:
+def evaluate(store: Store, expr: syn.Expr, grid: Grid, stats: Stats) -> Series | Scalar:
     """Evaluate a metric expression on every step of ``grid``."""
     n = len(grid.steps)
-    if isinstance(expr, S.NumberLit):
+    if isinstance(expr, syn.NumberLit):
         return Scalar(np.full(n, expr.value))
-    if isinstance(expr, S.VectorLit):
+    if isinstance(expr, syn.VectorLit):
         return {(): np.full(n, expr.value)}
-    if isinstance(expr, S.RangeAgg):
+    if isinstance(expr, syn.RangeAgg):
         return range_agg(store, expr, grid, stats)
-    if isinstance(expr, S.VectorAgg):
+    if isinstance(expr, syn.VectorAgg):
         pushed = _push_down(expr)
         inner = evaluate(store, pushed, grid, stats)
         if isinstance(inner, Scalar):
-            raise EvalError(f"parse error : unexpected scalar in {expr.op} aggregation, expecting a vector")
+            raise EvalError(
+                f"parse error : unexpected scalar in {expr.op} aggregation, expecting a vector"
+            )
         return vector_agg(expr.op, inner, expr.grouping, expr.param)
-    if isinstance(expr, S.BinOp):
+    if isinstance(expr, syn.BinOp):
         lhs = evaluate(store, expr.lhs, grid, stats)
         rhs = evaluate(store, expr.rhs, grid, stats)
         try:
@@ -138,20 +145,30 @@ def evaluate(store: Store, expr: S.Expr, grid: Grid, stats: Stats) -> Series | S
 
 # Aggregations that give the same answer whether samples are grouped before or after the
 # range function: summing per-series counts equals counting the grouped samples.
-_PUSHABLE = {("sum", "count_over_time"), ("sum", "rate"), ("sum", "bytes_over_time"), ("sum", "bytes_rate"),
-             ("sum", "sum_over_time"), ("max", "max_over_time"), ("min", "min_over_time")}
+_PUSHABLE = {
+    ("sum", "count_over_time"),
+    ("sum", "rate"),
+    ("sum", "bytes_over_time"),
+    ("sum", "bytes_rate"),
+    ("sum", "sum_over_time"),
+    ("max", "max_over_time"),
+    ("min", "min_over_time"),
+}
 
 
-def _push_down(agg: S.VectorAgg) -> S.Expr:
+def _push_down(agg: syn.VectorAgg) -> syn.Expr:
     """Group a linear range aggregation's samples early, so per-line labels never become series."""
     inner = agg.expr
-    if isinstance(inner, S.RangeAgg) and inner.grouping is None and (agg.op, inner.fn) in _PUSHABLE:
-        grouping = agg.grouping or S.Grouping(False, ())
-        return S.RangeAgg(inner.fn, inner.query, inner.range_ns, inner.offset_ns, inner.param, grouping)
+    pushable = (agg.op, inner.fn) in _PUSHABLE if isinstance(inner, syn.RangeAgg) else False
+    if isinstance(inner, syn.RangeAgg) and inner.grouping is None and pushable:
+        grouping = agg.grouping or syn.Grouping(False, ())
+        return syn.RangeAgg(
+            inner.fn, inner.query, inner.range_ns, inner.offset_ns, inner.param, grouping
+        )
     return inner
 
 
-def _group_key(labels: dict[str, str], grouping: S.Grouping | None) -> LabelsKey:
+def _group_key(labels: dict[str, str], grouping: syn.Grouping | None) -> LabelsKey:
     if grouping is None:
         return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k != ERROR_DETAILS))
     if grouping.without:
@@ -161,12 +178,14 @@ def _group_key(labels: dict[str, str], grouping: S.Grouping | None) -> LabelsKey
     return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k in keep))
 
 
-def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series:
+def range_agg(store: Store, agg: syn.RangeAgg, grid: Grid, stats: Stats) -> Series:
     """Apply a range aggregation at every step of the grid."""
     steps = grid.steps
     hi_t = steps - agg.offset_ns
     lo_t = hi_t - agg.range_ns
-    sample = "unwrap" if agg.unwrap is not None else ("bytes" if agg.fn.startswith("bytes") else "count")
+    sample = (
+        "unwrap" if agg.unwrap is not None else ("bytes" if agg.fn.startswith("bytes") else "count")
+    )
     streams = store.select(agg.query.selector)
     lo_ns, hi_ns = int(lo_t[0]), int(hi_t[-1])
     proj = projected_pipeline(agg.query.stages, sample, agg.grouping)
@@ -176,7 +195,9 @@ def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series
         if failure is not None:
             raise pipeline_error(*failure)
     else:
-        samples = _samples(store, streams, Pipeline(agg.query.stages, sample), agg.grouping, lo_ns, hi_ns, stats)
+        samples = _samples(
+            store, streams, Pipeline(agg.query.stages, sample), agg.grouping, lo_ns, hi_ns, stats
+        )
     if agg.fn == "absent_over_time":
         return _absent(agg, samples, lo_t, hi_t)
     fn = RANGE_FUNCTIONS[agg.fn]
@@ -194,8 +215,15 @@ def range_agg(store: Store, agg: S.RangeAgg, grid: Grid, stats: Stats) -> Series
     return result
 
 
-def _samples(store: Store, streams: list[Stream], pipe: Pipeline, grouping: S.Grouping | None,
-             lo_ns: int, hi_ns: int, stats: Stats) -> Samples:
+def _samples(
+    store: Store,
+    streams: list[Stream],
+    pipe: Pipeline,
+    grouping: syn.Grouping | None,
+    lo_ns: int,
+    hi_ns: int,
+    stats: Stats,
+) -> Samples:
     """Every line in (lo, hi] through the full pipeline, as samples by series."""
     samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
     for stream in streams:
@@ -215,11 +243,13 @@ def _samples(store: Store, streams: list[Stream], pipe: Pipeline, grouping: S.Gr
                     bucket = samples[key] = ([], [])
                 bucket[0].append(t)
                 bucket[1].append(value)
-    return {key: (np.asarray(tl, dtype=np.int64), np.asarray(vl, dtype=np.float64))
-            for key, (tl, vl) in samples.items()}
+    return {
+        key: (np.asarray(tl, dtype=np.int64), np.asarray(vl, dtype=np.float64))
+        for key, (tl, vl) in samples.items()
+    }
 
 
-def _absent(agg: S.RangeAgg, samples: Samples, lo_t: np.ndarray, hi_t: np.ndarray) -> Series:
+def _absent(agg: syn.RangeAgg, samples: Samples, lo_t: np.ndarray, hi_t: np.ndarray) -> Series:
     present = np.zeros(len(lo_t), dtype=bool)
     for ts_arr, _ in samples.values():
         arr = np.sort(ts_arr)
@@ -230,21 +260,26 @@ def _absent(agg: S.RangeAgg, samples: Samples, lo_t: np.ndarray, hi_t: np.ndarra
     return {labels: np.where(present, np.nan, 1.0)}
 
 
-RangeFn = Callable[[np.ndarray, np.ndarray, np.ndarray, float, S.RangeAgg], np.ndarray]
+RangeFn = Callable[[np.ndarray, np.ndarray, np.ndarray, float, syn.RangeAgg], np.ndarray]
 
 
 def _windowed(per_window: Callable[[np.ndarray], float]) -> RangeFn:
-    def fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+    def fn(
+        vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: syn.RangeAgg
+    ) -> np.ndarray:
         out = np.full(len(lo), np.nan)
-        for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+        for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
             if b > a:
                 out[i] = per_window(vals[a:b])
         return out
+
     return fn
 
 
 def _counted(scale: Callable[[np.ndarray, float], np.ndarray], use_values: bool) -> RangeFn:
-    def fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+    def fn(
+        vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: syn.RangeAgg
+    ) -> np.ndarray:
         n = hi - lo
         if use_values:  # byte counts are integers: cumulative sums stay exact
             cs = np.concatenate([[0.0], np.cumsum(vals)])
@@ -252,6 +287,7 @@ def _counted(scale: Callable[[np.ndarray, float], np.ndarray], use_values: bool)
         else:
             total = n.astype(np.float64)
         return np.where(n > 0, scale(total, range_s), np.nan)
+
     return fn
 
 
@@ -272,7 +308,9 @@ def _quantile(v: np.ndarray, q: float) -> float:
     return float(s[lo] * (1 - w) + s[hi] * w)
 
 
-def _rate(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+def _rate(
+    vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: syn.RangeAgg
+) -> np.ndarray:
     if agg.unwrap is not None:  # unwrapped rate: the sum of the values per second of range
         return _windowed(lambda v: _seq_sum(v) / range_s)(vals, lo, hi, range_s, agg)
     return _counted(lambda total, r: total / r, False)(vals, lo, hi, range_s, agg)
@@ -294,7 +332,9 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
 }
 
 
-def _quantile_fn(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: S.RangeAgg) -> np.ndarray:
+def _quantile_fn(
+    vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, range_s: float, agg: syn.RangeAgg
+) -> np.ndarray:
     q = float(agg.param if agg.param is not None else 0.0)
     return _windowed(lambda v: _quantile(v, q))(vals, lo, hi, range_s, agg)
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.chunks import Chunk
 from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, _json, json_value, sanitize
 
@@ -30,7 +30,7 @@ MAX_CACHED_COLUMNS = 16  # columns kept per chunk; the oldest goes first
 SCALAR_ERROR = "Value looks like a JSON scalar, not an object"
 _MISSING = object()
 Plan = list[tuple[list[str], list[str]]]  # per name: keys that set it, keys whose objects could
-_FULL_JSON = _json(S.JsonParser())
+_FULL_JSON = _json(syn.JsonParser())
 _ERROR_NAMES = (ERROR, ERROR_DETAILS)
 PREBUILD_SAMPLE = 256  # lines read to choose the columns built when a chunk is sealed
 PREBUILD_MAX_DISTINCT = 32  # ...fields with 2 to this many values in the sample
@@ -75,7 +75,9 @@ def _plan(keys: tuple[str, ...], names: list[str], base: frozenset[str]) -> Plan
     return out
 
 
-def columns(chunk: Chunk, names: tuple[str, ...], labels: dict[str, str], base: frozenset[str]) -> list[Column]:
+def columns(
+    chunk: Chunk, names: tuple[str, ...], labels: dict[str, str], base: frozenset[str]
+) -> list[Column]:
     """The columns for ``names`` over every line of ``chunk`` (a chunk of the stream with
     ``labels``), from the cache where it has them."""
     cache = chunk.columns
@@ -115,13 +117,20 @@ def prebuild(chunk: Chunk, labels: dict[str, str], base: frozenset[str]) -> None
                     values.add(v)
     # A field with one value in the sample is seldom worth grouping by; one with many is an
     # id or a measurement, whose column would not be kept anyway.
-    names = [n for n, vals in seen.items() if 1 < len(vals) <= PREBUILD_MAX_DISTINCT
-             and n not in _ERROR_NAMES and not _is_constant(n, base)]
+    names = [
+        n
+        for n, vals in seen.items()
+        if 1 < len(vals) <= PREBUILD_MAX_DISTINCT
+        and n not in _ERROR_NAMES
+        and not _is_constant(n, base)
+    ]
     if names:
         columns(chunk, (*names[:PREBUILD_MAX_NAMES], ERROR, ERROR_DETAILS), labels, base)
 
 
-def _compute(chunk: Chunk, names: list[str], labels: dict[str, str], base: frozenset[str]) -> dict[str, Column]:
+def _compute(
+    chunk: Chunk, names: list[str], labels: dict[str, str], base: frozenset[str]
+) -> dict[str, Column]:
     return _Reader(names, labels, base).run(chunk)
 
 
@@ -148,15 +157,18 @@ class _Reader:
         values: list[list[str | None]] = [[] for _ in self.dense]
         exceptions: dict[str, dict[int, str | None]] = {n: {} for n in self.errs}
         for b0 in range(0, len(raws), _BLOCK):
-            block = raws[b0:b0 + _BLOCK]
+            block = raws[b0 : b0 + _BLOCK]
             fast, objs = self._block(block)
             for j in range(len(self.dense)):
                 values[j].extend(fast[j] if fast is not None else [None] * len(block))
-            if fast is None:
-                redo = range(len(block))
+            if fast is None or objs is None:
+                redo = list(range(len(block)))
             else:
-                redo = [k for k in np.flatnonzero(flagged[b0:b0 + len(block)]).tolist()
-                        if any("rror" in key for key in objs[k])]  # type: ignore[index]
+                redo = [
+                    k
+                    for k in np.flatnonzero(flagged[b0 : b0 + len(block)]).tolist()
+                    if any("rror" in key for key in objs[k])
+                ]
             for k in redo:
                 got = self._one(block[k], objs[k] if objs is not None else _MISSING)
                 for j, name in enumerate(self.dense):
@@ -169,7 +181,10 @@ class _Reader:
             table: dict[str | None, int] = {self.init[j]: 0}
             for v in dict.fromkeys(values[j]):
                 table.setdefault(v, len(table))
-            out[name] = _column(table, np.fromiter(map(table.__getitem__, values[j]), dtype=np.int64, count=len(raws)))
+            out[name] = _column(
+                table,
+                np.fromiter(map(table.__getitem__, values[j]), dtype=np.int64, count=len(raws)),
+            )
         for name in self.errs:
             table = {self.labels.get(name): 0}
             err_codes = np.zeros(len(raws), dtype=np.int64)
@@ -200,7 +215,9 @@ class _Reader:
             if plan is None:
                 plan = self.plans[shape] = _plan(shape, self.dense, self.base)
             nested = {k for _, ks in plan for k in ks}
-            if any(len(direct) > 1 for direct, _ in plan) or any(type(o[k]) is dict for k in nested for o in objs):
+            if any(len(direct) > 1 for direct, _ in plan) or any(
+                type(o[k]) is dict for k in nested for o in objs
+            ):
                 return None, objs
             keys = [direct[0] if direct else None for direct, _ in plan]
         out = []
@@ -209,7 +226,12 @@ class _Reader:
                 out.append([default] * len(objs))
                 continue
             got = [o.get(key, _MISSING) for o in objs]
-            out.append([v if type(v) is str else str(v) if type(v) is int else _value(v, default) for v in got])
+            out.append(
+                [
+                    v if type(v) is str else str(v) if type(v) is int else _value(v, default)
+                    for v in got
+                ]
+            )
         return out, objs
 
     def _one(self, raw: bytes, obj: Any) -> dict[str, str | None]:
@@ -220,7 +242,9 @@ class _Reader:
             except orjson.JSONDecodeError:
                 obj = None
         if type(obj) is not dict:
-            return _full(raw, self.names, self.labels, self.base)  # the json stage sets the error labels
+            return _full(
+                raw, self.names, self.labels, self.base
+            )  # the json stage sets the error labels
         keys = tuple(obj)
         plan = self.full_plans.get(keys)
         if plan is None:
@@ -241,15 +265,23 @@ def _column(table: dict[str | None, int], codes: list[int] | np.ndarray) -> Colu
     return Column(np.asarray(codes, dtype=np.uint16 if len(values) <= 65535 else np.uint32), values)
 
 
-def _full(raw: bytes, names: list[str], labels: dict[str, str], base: frozenset[str]) -> dict[str, str | None]:
+def _full(
+    raw: bytes, names: list[str], labels: dict[str, str], base: frozenset[str]
+) -> dict[str, str | None]:
     """What the full pipeline's json stage leaves under ``names``."""
     lbs = dict(labels)
     _FULL_JSON(0, raw.decode("utf-8", "surrogatepass"), lbs, base)
     return {n: lbs.get(n) for n in names}
 
 
-def _read(obj: dict[str, Any], raw: bytes, plan: Plan,
-          names: list[str], labels: dict[str, str], base: frozenset[str]) -> dict[str, str | None]:
+def _read(
+    obj: dict[str, Any],
+    raw: bytes,
+    plan: Plan,
+    names: list[str],
+    labels: dict[str, str],
+    base: frozenset[str],
+) -> dict[str, str | None]:
     got: dict[str, str | None] = {}
     for name, (direct, nested) in zip(names, plan, strict=True):
         if len(direct) > 1 or any(type(obj[k]) is dict for k in nested):

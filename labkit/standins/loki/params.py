@@ -30,7 +30,7 @@ def parse_time(value: str | None, default: int, name: str) -> int:
             if math.isnan(t) or math.isinf(t):
                 raise ParamError(f'invalid {name} "{value}"')
             frac, secs = math.modf(t)
-            return int(secs) * 10**9 + int(round(frac * 1000)) * 10**6  # Loki keeps milliseconds
+            return int(secs) * 10**9 + round(frac * 1000) * 10**6  # Loki keeps milliseconds
     try:
         n = int(value)
     except ValueError:
@@ -38,10 +38,13 @@ def parse_time(value: str | None, default: int, name: str) -> int:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ParamError(
-                f'invalid {name} "{value}": use nanoseconds, seconds, or RFC3339 like 2024-01-02T15:04:05Z'
+                f'invalid {name} "{value}": use nanoseconds, seconds, '
+                "or RFC3339 like 2024-01-02T15:04:05Z"
             ) from None
         if dt.tzinfo is None:
-            raise ParamError(f'invalid {name} "{value}": RFC3339 needs a time zone (Z or +hh:mm)')
+            raise ParamError(
+                f'invalid {name} "{value}": RFC3339 needs a time zone (Z or +hh:mm)'
+            ) from None
         frac_ns = _rfc3339_fraction_ns(value)
         return int(dt.timestamp()) * 10**9 + frac_ns
     return n * 10**9 if len(value.lstrip("-")) <= 10 else n
@@ -66,14 +69,18 @@ def parse_step(value: str | None, start_ns: int, end_ns: int) -> int:
         return max(int((end_ns - start_ns) / 1e9 / 250), 1) * 10**9
     try:
         secs = float(value)
-        ns = int(round(secs * 1e9))
+        ns = round(secs * 1e9)
     except ValueError:
         parsed = range_duration_ns(value)
         if parsed is None:
-            raise ParamError(f'invalid step "{value}": use seconds (15) or a duration (15s, 1m)') from None
+            raise ParamError(
+                f'invalid step "{value}": use seconds (15) or a duration (15s, 1m)'
+            ) from None
         ns = parsed
     if ns <= 0:
-        raise ParamError("zero or negative query resolution step widths are not accepted. Try a positive integer")
+        raise ParamError(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+        )
     return ns
 
 

@@ -8,14 +8,13 @@ None when the line is filtered out. Labels that a parser fails on carry ``__erro
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.units import go_duration_seconds, parse_bytes
 
 ERROR = "__error__"
@@ -55,7 +54,9 @@ def json_value(v: Any) -> str:
     return str(v)
 
 
-def flatten_json(obj: Mapping[str, Any], prefix: str = "", out: dict[str, str] | None = None) -> dict[str, str]:
+def flatten_json(
+    obj: Mapping[str, Any], prefix: str = "", out: dict[str, str] | None = None
+) -> dict[str, str]:
     """Loki's json parser without parameters: nested keys joined with _, arrays skipped."""
     if out is None:
         out = {}
@@ -81,7 +82,7 @@ def _set_error(lbs: dict[str, str], kind: str, details: str) -> None:
         lbs[ERROR_DETAILS] = details
 
 
-def _line_filter(st: S.LineFilter) -> StageFn:
+def _line_filter(st: syn.LineFilter) -> StageFn:
     vals, rxs = st.values, st.regexes
     if st.op == "|=":
         return lambda ts, line, lbs, base: line if any(v in line for v in vals) else None
@@ -110,7 +111,7 @@ def _json_path(obj: Any, path: str) -> str:
     return json_value(cur)
 
 
-def _json(st: S.JsonParser) -> StageFn:
+def _json(st: syn.JsonParser) -> StageFn:
     params = st.params
 
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
@@ -156,7 +157,7 @@ def parse_logfmt(line: str) -> dict[str, str]:
     return out
 
 
-def _logfmt(st: S.LogfmtParser) -> StageFn:
+def _logfmt(st: syn.LogfmtParser) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
         try:
             pairs = parse_logfmt(line)
@@ -185,7 +186,7 @@ def _regex_parser(rx: re.Pattern[str], anchored: bool) -> StageFn:
     return run
 
 
-def _label_format(st: S.LabelFormat) -> StageFn:
+def _label_format(st: syn.LabelFormat) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
         snapshot = dict(lbs)  # every template sees the labels as they were before the stage
         for dst, kind, src in st.items:
@@ -200,7 +201,7 @@ def _label_format(st: S.LabelFormat) -> StageFn:
     return run
 
 
-def _drop_keep(st: S.DropKeep) -> StageFn:
+def _drop_keep(st: syn.DropKeep) -> StageFn:
     def drop(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
         for name, m in st.items:
             if name in lbs and (m is None or m.matches(lbs[name])):
@@ -210,7 +211,9 @@ def _drop_keep(st: S.DropKeep) -> StageFn:
         return line
 
     def keep(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
-        wanted = {name for name, m in st.items if name in lbs and (m is None or m.matches(lbs[name]))}
+        wanted = {
+            name for name, m in st.items if name in lbs and (m is None or m.matches(lbs[name]))
+        }
         for name in list(lbs):
             if name not in wanted and name not in (ERROR, ERROR_DETAILS):
                 del lbs[name]
@@ -220,11 +223,17 @@ def _drop_keep(st: S.DropKeep) -> StageFn:
 
 
 _CMP: dict[str, Callable[[float, float], bool]] = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
 }
 _CONVERT: dict[str, Callable[[str], float | None]] = {
-    "number": lambda s: _go_float(s), "duration": go_duration_seconds, "bytes": parse_bytes,
+    "number": lambda s: _go_float(s),
+    "duration": go_duration_seconds,
+    "bytes": parse_bytes,
 }
 
 
@@ -235,11 +244,11 @@ def _go_float(s: str) -> float | None:
         return None
 
 
-def eval_label_filter(e: S.LabelFilterExpr, lbs: dict[str, str]) -> bool:
+def eval_label_filter(e: syn.LabelFilterExpr, lbs: dict[str, str]) -> bool:
     """Does the line pass? A value that cannot be read sets LabelFilterErr and passes."""
-    if isinstance(e, S.LabelAnd):
+    if isinstance(e, syn.LabelAnd):
         return eval_label_filter(e.left, lbs) and eval_label_filter(e.right, lbs)
-    if isinstance(e, S.LabelOr):
+    if isinstance(e, syn.LabelOr):
         return eval_label_filter(e.left, lbs) or eval_label_filter(e.right, lbs)
     if e.kind == "string":
         assert e.matcher is not None
@@ -256,38 +265,42 @@ def eval_label_filter(e: S.LabelFilterExpr, lbs: dict[str, str]) -> bool:
     return _CMP[e.op](value, e.value)  # type: ignore[arg-type]
 
 
-def compile_stages(stages: tuple[S.Stage, ...]) -> tuple[list[StageFn], S.Unwrap | None, list[S.LabelFilter]]:
+def compile_stages(
+    stages: tuple[syn.Stage, ...],
+) -> tuple[list[StageFn], syn.Unwrap | None, list[syn.LabelFilter]]:
     """Stage functions before unwrap, the unwrap, and the label filters after it."""
     fns: list[StageFn] = []
-    unwrap: S.Unwrap | None = None
-    post: list[S.LabelFilter] = []
+    unwrap: syn.Unwrap | None = None
+    post: list[syn.LabelFilter] = []
     for st in stages:
         if unwrap is not None:
-            assert isinstance(st, S.LabelFilter)
+            assert isinstance(st, syn.LabelFilter)
             post.append(st)
-        elif isinstance(st, S.LineFilter):
+        elif isinstance(st, syn.LineFilter):
             fns.append(_line_filter(st))
-        elif isinstance(st, S.JsonParser):
+        elif isinstance(st, syn.JsonParser):
             fns.append(_json(st))
-        elif isinstance(st, S.LogfmtParser):
+        elif isinstance(st, syn.LogfmtParser):
             fns.append(_logfmt(st))
-        elif isinstance(st, S.RegexpParser):
+        elif isinstance(st, syn.RegexpParser):
             fns.append(_regex_parser(st.regex, anchored=False))
-        elif isinstance(st, S.PatternParser):
+        elif isinstance(st, syn.PatternParser):
             fns.append(_regex_parser(st.regex, anchored=True))
-        elif isinstance(st, S.LineFormat):
+        elif isinstance(st, syn.LineFormat):
             tmpl = st.template
             fns.append(lambda ts, line, lbs, base, t=tmpl: t.render(lbs, line, ts))  # type: ignore[attr-defined,misc]
-        elif isinstance(st, S.LabelFormat):
+        elif isinstance(st, syn.LabelFormat):
             fns.append(_label_format(st))
-        elif isinstance(st, S.DropKeep):
+        elif isinstance(st, syn.DropKeep):
             fns.append(_drop_keep(st))
-        elif isinstance(st, S.Decolorize):
+        elif isinstance(st, syn.Decolorize):
             fns.append(lambda ts, line, lbs, base: _ANSI.sub("", line))
-        elif isinstance(st, S.LabelFilter):
+        elif isinstance(st, syn.LabelFilter):
             expr = st.expr
-            fns.append(lambda ts, line, lbs, base, e=expr: line if eval_label_filter(e, lbs) else None)  # type: ignore[misc]
-        elif isinstance(st, S.Unwrap):
+            fns.append(
+                lambda ts, line, lbs, base, e=expr: line if eval_label_filter(e, lbs) else None
+            )  # type: ignore[misc]
+        elif isinstance(st, syn.Unwrap):
             unwrap = st
     return fns, unwrap, post
 
@@ -295,11 +308,13 @@ def compile_stages(stages: tuple[S.Stage, ...]) -> tuple[list[StageFn], S.Unwrap
 class Pipeline:
     """A compiled pipeline; ``run`` gives (line, labels, value) or None when filtered out."""
 
-    def __init__(self, stages: tuple[S.Stage, ...], sample: str = "count") -> None:
+    def __init__(self, stages: tuple[syn.Stage, ...], sample: str = "count") -> None:
         self.fns, self.unwrap, self.post = compile_stages(stages)
         self.sample = sample  # count | bytes | unwrap
 
-    def run(self, ts: int, line: str, stream: Mapping[str, str], base: frozenset[str]) -> Result | None:
+    def run(
+        self, ts: int, line: str, stream: Mapping[str, str], base: frozenset[str]
+    ) -> Result | None:
         lbs = dict(stream)
         out: str | None = line
         for fn in self.fns:
@@ -332,6 +347,8 @@ class Pipeline:
         else:
             value = _go_float(raw)
         if value is None:
-            _set_error(lbs, "SampleExtractionErr", f"cannot unwrap {self.unwrap.label}={raw!r} as a number")
+            _set_error(
+                lbs, "SampleExtractionErr", f"cannot unwrap {self.unwrap.label}={raw!r} as a number"
+            )
             return 0.0
-        return value if not math.isnan(value) else value
+        return value

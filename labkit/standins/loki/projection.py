@@ -1,4 +1,5 @@
-"""A faster evaluation for the common metric shape ``sum by (x) (rate({...} |= "..." | json [1m]))``.
+"""A faster evaluation of the common metric shape
+``sum by (x) (rate({...} |= "..." | json [1m]))``.
 
 When the series are grouped ``by`` a few labels and the pipeline is only line filters, one
 ``json`` parser without parameters, label filters and an unwrap, only the labels the query
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.chunks import Chunk
 from labkit.standins.loki.jsoncols import columns
 from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline, eval_label_filter
@@ -25,31 +26,33 @@ Samples = dict[LabelsKey, tuple[np.ndarray, np.ndarray]]  # series -> (times, va
 Failure = tuple[str, LabelsKey] | None  # (__error__, series) of the first failing sample
 
 
-def _filter_names(e: S.LabelFilterExpr, out: set[str]) -> None:
-    if isinstance(e, (S.LabelAnd, S.LabelOr)):
+def _filter_names(e: syn.LabelFilterExpr, out: set[str]) -> None:
+    if isinstance(e, (syn.LabelAnd, syn.LabelOr)):
         _filter_names(e.left, out)
         _filter_names(e.right, out)
     else:
         out.add(e.name)
 
 
-def projected_pipeline(stages: tuple[S.Stage, ...], sample: str, grouping: S.Grouping | None) -> Projection | None:
+def projected_pipeline(
+    stages: tuple[syn.Stage, ...], sample: str, grouping: syn.Grouping | None
+) -> Projection | None:
     """A Projection when the query shape allows it, else None (use the full pipeline)."""
     if grouping is None or grouping.without:
         return None
     kinds = [type(s) for s in stages]
-    if kinds.count(S.JsonParser) != 1:
+    if kinds.count(syn.JsonParser) != 1:
         return None
-    j = kinds.index(S.JsonParser)
+    j = kinds.index(syn.JsonParser)
     json_stage = stages[j]
-    assert isinstance(json_stage, S.JsonParser)
-    if json_stage.params or any(k is not S.LineFilter for k in kinds[:j]):
+    assert isinstance(json_stage, syn.JsonParser)
+    if json_stage.params or any(k is not syn.LineFilter for k in kinds[:j]):
         return None
     needed = set(grouping.labels)
-    for st in stages[j + 1:]:
-        if isinstance(st, S.LabelFilter):
+    for st in stages[j + 1 :]:
+        if isinstance(st, syn.LabelFilter):
             _filter_names(st.expr, needed)
-        elif isinstance(st, S.Unwrap):
+        elif isinstance(st, syn.Unwrap):
             needed.add(st.label)
         else:
             return None
@@ -68,16 +71,24 @@ class _Outcome:
 class Projection:
     """Samples of a range aggregation, read through label columns."""
 
-    def __init__(self, stages: tuple[S.Stage, ...], sample: str, json_index: int,
-                 grouping: S.Grouping, names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        stages: tuple[syn.Stage, ...],
+        sample: str,
+        json_index: int,
+        grouping: syn.Grouping,
+        names: tuple[str, ...],
+    ) -> None:
         self.pipe = Pipeline(stages, sample)
         self.filters = self.pipe.fns[:json_index]
-        self.after = self.pipe.fns[json_index + 1:]
+        self.after = self.pipe.fns[json_index + 1 :]
         self.sample = sample
         self.keep = frozenset(grouping.labels) | {ERROR}
         self.names = names
 
-    def samples(self, store: Store, streams: list[Stream], lo_ns: int, hi_ns: int) -> tuple[Samples, Failure, int]:
+    def samples(
+        self, store: Store, streams: list[Stream], lo_ns: int, hi_ns: int
+    ) -> tuple[Samples, Failure, int]:
         """Samples in (lo, hi] by series (in the order the full pipeline meets them), the
         first error met (kind, series) if any, and how many lines were read."""
         acc = _Acc()
@@ -108,7 +119,10 @@ class Projection:
         idx = np.arange(lo, hi)
         if self.filters:
             base = stream.base
-            passed = [all(f(0, line, {}, base) is not None for f in self.filters) for line in chunk.lines(lo, hi)]
+            passed = [
+                all(f(0, line, {}, base) is not None for f in self.filters)
+                for line in chunk.lines(lo, hi)
+            ]
             idx = idx[np.asarray(passed, dtype=bool)]
             if len(idx) == 0:
                 return None
@@ -116,8 +130,11 @@ class Projection:
         combos, inverse = _combine([c.codes for c in cols], [len(c.values) for c in cols], idx)
         outcomes = []
         for row in combos:
-            lbs = {n: c.values[code] for n, c, code in zip(self.names, cols, row, strict=True)
-                   if c.values[code] is not None}
+            lbs: dict[str, str] = {}
+            for n, c, code in zip(self.names, cols, row, strict=True):
+                value = c.values[code]
+                if value is not None:
+                    lbs[n] = value
             outcomes.append(self._outcome(lbs, stream.base))
         dropped = np.array([o.key is None for o in outcomes], dtype=bool)[inverse]
         kept = ~dropped
@@ -143,7 +160,9 @@ class Projection:
         order = np.argsort(groups, kind="stable")  # each series keeps its lines in time order
         groups, ts, vals = groups[order], ts[order], vals[order]
         cuts = np.flatnonzero(np.diff(groups)) + 1
-        for g, t, v in zip(groups[np.r_[0, cuts]].tolist(), np.split(ts, cuts), np.split(vals, cuts), strict=True):
+        for g, t, v in zip(
+            groups[np.r_[0, cuts]].tolist(), np.split(ts, cuts), np.split(vals, cuts), strict=True
+        ):
             part = acc.parts[acc.keys[g]]
             part[0].append(t)
             part[1].append(v)
@@ -167,7 +186,9 @@ class _Acc:
         return g
 
 
-def _combine(codes: list[np.ndarray | None], sizes: list[int], idx: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
+def _combine(
+    codes: list[np.ndarray | None], sizes: list[int], idx: np.ndarray
+) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """The distinct rows of per-line codes (lines ``idx``), and each line's row number."""
     varying = [(j, c[idx].astype(np.int64)) for j, c in enumerate(codes) if c is not None]
     width = len(codes)

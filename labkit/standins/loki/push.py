@@ -23,8 +23,10 @@ _LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"
 @functools.cache
 def push_request_class() -> Any:
     """logproto.PushRequest, built from a descriptor (wire-compatible with Loki's push.proto)."""
-    f = descriptor_pb2.FileDescriptorProto(name="labkit_logproto_push.proto", package="logproto", syntax="proto3")
-    T = descriptor_pb2.FieldDescriptorProto
+    f = descriptor_pb2.FileDescriptorProto(
+        name="labkit_logproto_push.proto", package="logproto", syntax="proto3"
+    )
+    fdp = descriptor_pb2.FieldDescriptorProto
 
     def msg(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
         m = f.message_type.add(name=name)
@@ -33,20 +35,32 @@ def push_request_class() -> Any:
             if type_name:
                 fd.type_name = type_name
 
-    opt, rep = T.LABEL_OPTIONAL, T.LABEL_REPEATED
-    msg("Timestamp", [("seconds", 1, T.TYPE_INT64, opt, ""), ("nanos", 2, T.TYPE_INT32, opt, "")])
-    msg("LabelPairAdapter", [("name", 1, T.TYPE_STRING, opt, ""), ("value", 2, T.TYPE_STRING, opt, "")])
-    msg("EntryAdapter", [
-        ("timestamp", 1, T.TYPE_MESSAGE, opt, ".logproto.Timestamp"),
-        ("line", 2, T.TYPE_STRING, opt, ""),
-        ("structuredMetadata", 3, T.TYPE_MESSAGE, rep, ".logproto.LabelPairAdapter"),
-    ])
-    msg("StreamAdapter", [
-        ("labels", 1, T.TYPE_STRING, opt, ""),
-        ("entries", 2, T.TYPE_MESSAGE, rep, ".logproto.EntryAdapter"),
-        ("hash", 3, T.TYPE_UINT64, opt, ""),
-    ])
-    msg("PushRequest", [("streams", 1, T.TYPE_MESSAGE, rep, ".logproto.StreamAdapter")])
+    opt, rep = fdp.LABEL_OPTIONAL, fdp.LABEL_REPEATED
+    msg(
+        "Timestamp",
+        [("seconds", 1, fdp.TYPE_INT64, opt, ""), ("nanos", 2, fdp.TYPE_INT32, opt, "")],
+    )
+    msg(
+        "LabelPairAdapter",
+        [("name", 1, fdp.TYPE_STRING, opt, ""), ("value", 2, fdp.TYPE_STRING, opt, "")],
+    )
+    msg(
+        "EntryAdapter",
+        [
+            ("timestamp", 1, fdp.TYPE_MESSAGE, opt, ".logproto.Timestamp"),
+            ("line", 2, fdp.TYPE_STRING, opt, ""),
+            ("structuredMetadata", 3, fdp.TYPE_MESSAGE, rep, ".logproto.LabelPairAdapter"),
+        ],
+    )
+    msg(
+        "StreamAdapter",
+        [
+            ("labels", 1, fdp.TYPE_STRING, opt, ""),
+            ("entries", 2, fdp.TYPE_MESSAGE, rep, ".logproto.EntryAdapter"),
+            ("hash", 3, fdp.TYPE_UINT64, opt, ""),
+        ],
+    )
+    msg("PushRequest", [("streams", 1, fdp.TYPE_MESSAGE, rep, ".logproto.StreamAdapter")])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(f)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("logproto.PushRequest"))
@@ -56,7 +70,7 @@ def parse_labels(text: str) -> dict[str, str]:
     """``{a="b", c="d"}`` (a push request's label string) into a dict."""
     s = text.strip()
     if not (s.startswith("{") and s.endswith("}")):
-        raise PushError(f"error parsing labels {text!r}: expected {{name=\"value\", ...}}")
+        raise PushError(f'error parsing labels {text!r}: expected {{name="value", ...}}')
     body, pos, out = s[1:-1], 0, {}
     while pos < len(body.rstrip()):
         m = _LABEL_PAIR.match(body, pos)
@@ -71,7 +85,9 @@ def _timestamp(raw: Any) -> int:
     try:
         return int(raw)
     except (TypeError, ValueError):
-        raise PushError(f"error parsing push request: invalid timestamp {raw!r} (want nanoseconds as a string)") from None
+        raise PushError(
+            f"error parsing push request: invalid timestamp {raw!r} (want nanoseconds as a string)"
+        ) from None
 
 
 def decode_json(body: bytes) -> PushedStreams:
@@ -86,11 +102,16 @@ def decode_json(body: bytes) -> PushedStreams:
         labels = st.get("stream") if isinstance(st, dict) else None
         values = st.get("values") if isinstance(st, dict) else None
         if not isinstance(labels, dict) or not isinstance(values, list):
-            raise PushError('error parsing push request: each stream needs "stream" {labels} and "values" [[ts, line], ...]')
+            raise PushError(
+                'error parsing push request: each stream needs "stream" {labels} '
+                'and "values" [[ts, line], ...]'
+            )
         entries = []
         for v in values:
             if not isinstance(v, list) or len(v) < 2 or not isinstance(v[1], str):
-                raise PushError(f"error parsing push request: invalid entry {v!r}, want [\"<ns>\", \"line\"]")
+                raise PushError(
+                    f'error parsing push request: invalid entry {v!r}, want ["<ns>", "line"]'
+                )
             entries.append((_timestamp(v[0]), v[1]))
         out.append(({str(k): str(val) for k, val in labels.items()}, entries))
     return out
@@ -108,7 +129,9 @@ def decode_protobuf(body: bytes) -> PushedStreams:
         raise PushError(f"error parsing protobuf push request: {exc}") from None
     out: PushedStreams = []
     for st in req.streams:
-        entries = [(e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos, e.line) for e in st.entries]
+        entries = [
+            (e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos, e.line) for e in st.entries
+        ]
         out.append((parse_labels(st.labels), entries))
     return out
 
@@ -122,7 +145,9 @@ def decode_push(body: bytes, content_type: str, content_encoding: str) -> Pushed
         elif enc == "deflate":
             body = zlib.decompress(body)
         elif enc not in ("", "identity", "snappy"):
-            raise PushError(f"unsupported Content-Encoding {content_encoding!r}: use gzip, deflate or none")
+            raise PushError(
+                f"unsupported Content-Encoding {content_encoding!r}: use gzip, deflate or none"
+            )
     except (OSError, zlib.error, EOFError) as exc:
         raise PushError(f"error decompressing {enc} body: {exc}") from None
     if content_type.split(";")[0].strip().lower() == "application/json":
@@ -134,7 +159,11 @@ def encode_protobuf(streams: PushedStreams) -> bytes:
     """A snappy-compressed PushRequest (what Promtail sends); used by tests and benchmarks."""
     req = push_request_class()()
     for labels, entries in streams:
-        st = req.streams.add(labels="{" + ", ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in labels.items()) + "}")
+        st = req.streams.add(
+            labels="{"
+            + ", ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in labels.items())
+            + "}"
+        )
         for ts, line in entries:
             e = st.entries.add(line=line)
             e.timestamp.seconds, e.timestamp.nanos = divmod(ts, 1_000_000_000)

@@ -9,16 +9,21 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import orjson
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.evaluator import EvalError, Grid, Stats, evaluate, select_logs
 from labkit.standins.loki.params import (
-    ParamError, now_ns, parse_direction, parse_limit, parse_since, parse_step, parse_time,
+    ParamError,
+    now_ns,
+    parse_direction,
+    parse_limit,
+    parse_since,
+    parse_step,
+    parse_time,
 )
 from labkit.standins.loki.parser import LogQLParseError, parse
 from labkit.standins.loki.push import decode_push
@@ -38,7 +43,9 @@ def _json(data: Any, status: int = 200) -> Response:
 async def _params(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     pairs = list(request.query_params.multi_items())
-    if request.method == "POST" and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
         pairs += parse_qsl((await request.body()).decode(), keep_blank_values=True)
     for k, v in pairs:
         out.setdefault(k, []).append(v)
@@ -53,14 +60,26 @@ def _stats(stats: Stats, elapsed: float) -> dict[str, Any]:
     per_s = (lambda x: int(x / elapsed)) if elapsed > 0 else (lambda x: 0)
     return {
         "summary": {
-            "bytesProcessedPerSecond": per_s(stats.bytes), "linesProcessedPerSecond": per_s(stats.lines),
-            "totalBytesProcessed": stats.bytes, "totalLinesProcessed": stats.lines,
-            "execTime": elapsed, "queueTime": 0, "subqueries": 0,
-            "totalEntriesReturned": stats.entries_returned, "splits": 0, "shards": 0,
-            "totalPostFilterLines": stats.entries_returned, "totalStructuredMetadataBytesProcessed": 0,
+            "bytesProcessedPerSecond": per_s(stats.bytes),
+            "linesProcessedPerSecond": per_s(stats.lines),
+            "totalBytesProcessed": stats.bytes,
+            "totalLinesProcessed": stats.lines,
+            "execTime": elapsed,
+            "queueTime": 0,
+            "subqueries": 0,
+            "totalEntriesReturned": stats.entries_returned,
+            "splits": 0,
+            "shards": 0,
+            "totalPostFilterLines": stats.entries_returned,
+            "totalStructuredMetadataBytesProcessed": 0,
         },
         "querier": {"store": {"totalChunksRef": 0, "totalChunksDownloaded": 0}},
-        "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 0, "totalLinesSent": stats.lines},
+        "ingester": {
+            "totalReached": 1,
+            "totalChunksMatched": 0,
+            "totalBatches": 0,
+            "totalLinesSent": stats.lines,
+        },
         "cache": {},
     }
 
@@ -117,7 +136,16 @@ class LokiAPI:
         return PlainTextResponse("ready")
 
     async def buildinfo(self, request: Request) -> Response:
-        return _json({"version": VERSION, "revision": "", "branch": "", "buildUser": "", "buildDate": "", "goVersion": ""})
+        return _json(
+            {
+                "version": VERSION,
+                "revision": "",
+                "branch": "",
+                "buildUser": "",
+                "buildDate": "",
+                "goVersion": "",
+            }
+        )
 
     async def push(self, request: Request) -> Response:
         body = await request.body()
@@ -127,6 +155,7 @@ class LokiAPI:
         def run() -> Response:
             self.store.push(decode_push(body, ctype, cenc))
             return Response(status_code=204)
+
         return await self._guard(run)
 
     async def query(self, request: Request) -> Response:
@@ -138,19 +167,28 @@ class LokiAPI:
             t = parse_time(_one(p, "time"), now_ns(), "time")
             parse_limit(_one(p, "limit"), 100)
             parse_direction(_one(p, "direction"))
-            if isinstance(q, S.LogQuery):
-                raise EvalError("log queries are not supported as an instant query type, "
-                                "please change your query to a range query type")
+            if isinstance(q, syn.LogQuery):
+                raise EvalError(
+                    "log queries are not supported as an instant query type, "
+                    "please change your query to a range query type"
+                )
             stats = Stats()
             result = evaluate(self.store, q, Grid.instant(t), stats)
             if isinstance(result, Scalar):
-                data: dict[str, Any] = {"resultType": "scalar", "result": [_ts(t), format_value(float(result.values[0]))]}
+                data: dict[str, Any] = {
+                    "resultType": "scalar",
+                    "result": [_ts(t), format_value(float(result.values[0]))],
+                }
             else:
-                vec = [{"metric": _labels(k), "value": [_ts(t), format_value(float(v[0]))]}
-                       for k, v in sorted(result.items()) if v[0] == v[0]]
+                vec = [
+                    {"metric": _labels(k), "value": [_ts(t), format_value(float(v[0]))]}
+                    for k, v in sorted(result.items())
+                    if v[0] == v[0]
+                ]
                 data = {"resultType": "vector", "result": vec}
             data["stats"] = _stats(stats, time.perf_counter() - started)
             return _json({"status": "success", "data": data})
+
         return await self._guard(run)
 
     async def query_range(self, request: Request) -> Response:
@@ -160,29 +198,41 @@ class LokiAPI:
             started = time.perf_counter()
             q = parse(_required(p, "query"))
             end = parse_time(_one(p, "end"), now_ns(), "end")
-            start = parse_time(_one(p, "start"), end - parse_since(_one(p, "since"), _HOUR), "start")
+            start = parse_time(
+                _one(p, "start"), end - parse_since(_one(p, "since"), _HOUR), "start"
+            )
             if end < start:
                 raise ParamError("end timestamp must not be before or equal to start time")
             limit = parse_limit(_one(p, "limit"), 100)
             forward = parse_direction(_one(p, "direction"))
             stats = Stats()
-            if isinstance(q, S.LogQuery):
+            if isinstance(q, syn.LogQuery):
                 streams = select_logs(self.store, q, start, end, limit, forward, stats)
-                result = [{"stream": _labels(k), "values": [[str(t), line] for t, line in vals]} for k, vals in streams]
+                result = [
+                    {"stream": _labels(k), "values": [[str(t), line] for t, line in vals]}
+                    for k, vals in streams
+                ]
                 data: dict[str, Any] = {"resultType": "streams", "result": result}
             else:
                 step = parse_step(_one(p, "step"), start, end)
-                # Loki aligns metric range queries to the step grid (multiples of step since the epoch).
+                # Loki aligns metric range queries to the step grid (multiples of step
+                # since the epoch).
                 a_start, a_end = start - start % step, end - end % step
                 grid = Grid.range(a_start, a_end, step)
-                data = {"resultType": "matrix", "result": _matrix(evaluate(self.store, q, grid, stats), grid.steps)}
+                data = {
+                    "resultType": "matrix",
+                    "result": _matrix(evaluate(self.store, q, grid, stats), grid.steps),
+                }
             data["stats"] = _stats(stats, time.perf_counter() - started)
             return _json({"status": "success", "data": data})
+
         return await self._guard(run)
 
     def _streams_in(self, p: dict[str, list[str]]) -> list[Any]:
         end = parse_time(_one(p, "end"), now_ns(), "end")
-        start = parse_time(_one(p, "start"), end - parse_since(_one(p, "since"), 6 * _HOUR), "start")
+        start = parse_time(
+            _one(p, "start"), end - parse_since(_one(p, "since"), 6 * _HOUR), "start"
+        )
         return self.store.active(start, end)
 
     async def labels(self, request: Request) -> Response:
@@ -191,6 +241,7 @@ class LokiAPI:
         def run() -> Response:
             names = sorted({k for s in self._streams_in(p) for k in s.labels})
             return _json({"status": "success", "data": names})
+
         return await self._guard(run)
 
     async def label_values(self, request: Request) -> Response:
@@ -201,10 +252,13 @@ class LokiAPI:
             streams = self._streams_in(p)
             if "query" in p:
                 q = parse(_one(p, "query") or "")
-                sel = q.selector if isinstance(q, S.LogQuery) else ()
-                streams = [s for s in streams if all(m.matches(s.labels.get(m.name, "")) for m in sel)]
+                sel = q.selector if isinstance(q, syn.LogQuery) else ()
+                streams = [
+                    s for s in streams if all(m.matches(s.labels.get(m.name, "")) for m in sel)
+                ]
             values = sorted({s.labels[name] for s in streams if name in s.labels})
             return _json({"status": "success", "data": values})
+
         return await self._guard(run)
 
     async def series(self, request: Request) -> Response:
@@ -213,17 +267,23 @@ class LokiAPI:
         def run() -> Response:
             selectors = p.get("match[]") or p.get("match") or []
             if not selectors:
-                raise ParamError("0 matchers provided: use match[]={label=\"value\"}")
+                raise ParamError('0 matchers provided: use match[]={label="value"}')
             parsed = []
             for text in selectors:
                 q = parse(text)
-                if not isinstance(q, S.LogQuery):
+                if not isinstance(q, syn.LogQuery):
                     raise ParamError(f"match[] must be a stream selector, got {text!r}")
                 parsed.append(q.selector)
             streams = self._streams_in(p)
-            data = [s.labels for s in streams
-                    if any(all(m.matches(s.labels.get(m.name, "")) for m in sel) for sel in parsed)]
-            return _json({"status": "success", "data": sorted(data, key=lambda d: sorted(d.items()))})
+            data = [
+                s.labels
+                for s in streams
+                if any(all(m.matches(s.labels.get(m.name, "")) for m in sel) for sel in parsed)
+            ]
+            return _json(
+                {"status": "success", "data": sorted(data, key=lambda d: sorted(d.items()))}
+            )
+
         return await self._guard(run)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from labkit.standins.loki import chunks
-from labkit.standins.loki.chunks import Chunk, merge
+from labkit.standins.loki.chunks import Chunk, Side, merge
 from labkit.standins.loki.jsoncols import prebuild
 from labkit.standins.loki.syntax import Matcher
 
@@ -85,7 +85,9 @@ class Stream:
             prebuild(self.chunks[-1], self.labels, self.base)
             self.chunks[-1].pack()
 
-    def append(self, entries: Iterable[tuple[int, str]], dedup: bool = True) -> list[tuple[int, str]]:
+    def append(
+        self, entries: Iterable[tuple[int, str]], dedup: bool = True
+    ) -> list[tuple[int, str]]:
         """Store ``entries``; return those that were new (duplicates are dropped)."""
         entries = entries if isinstance(entries, list) else list(entries)
         if entries and self._in_order(entries):
@@ -120,7 +122,7 @@ class Stream:
     def _append_in_order(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """The common case (a shipper's batch, a replayed record) without a check per entry."""
         for i in range(0, len(entries), chunks.CHUNK_LINES):
-            part = entries[i:i + chunks.CHUNK_LINES]
+            part = entries[i : i + chunks.CHUNK_LINES]
             self._head_ts.extend(t for t, _ in part)
             lines = [line for _, line in part]
             self._head_lines.extend(lines)
@@ -141,7 +143,9 @@ class Stream:
         mins = [c.min_ts for c in self.chunks]
         for ts, line in late:
             if dedup:
-                if (ts, line) in seen or any(line in c.lines_at(ts) for c in stored if c.min_ts <= ts <= c.max_ts):
+                if (ts, line) in seen or any(
+                    line in c.lines_at(ts) for c in stored if c.min_ts <= ts <= c.max_ts
+                ):
                     continue
                 seen.add((ts, line))
             if ts >= sealed_max:
@@ -177,7 +181,7 @@ class Store:
         self.streams: dict[LabelsKey, Stream] = {}
         self.lock = threading.RLock()
         self._replay()
-        self._file = open(self.path, "ab")  # noqa: SIM115 - held for the store's lifetime
+        self._file = open(self.path, "ab")
 
     def _replay(self) -> None:
         if not self.path.exists():
@@ -228,15 +232,20 @@ class Store:
     def select(self, matchers: tuple[Matcher, ...]) -> list[Stream]:
         """Streams whose labels satisfy every matcher (absent labels read as "")."""
         with self.lock:
-            return [s for s in self.streams.values()
-                    if all(m.matches(s.labels.get(m.name, "")) for m in matchers)]
+            return [
+                s
+                for s in self.streams.values()
+                if all(m.matches(s.labels.get(m.name, "")) for m in matchers)
+            ]
 
-    def pieces(self, stream: Stream, start_ns: int, end_ns: int, *, start_open: bool) -> list[Piece]:
+    def pieces(
+        self, stream: Stream, start_ns: int, end_ns: int, *, start_open: bool
+    ) -> list[Piece]:
         """The chunks holding entries in [start, end) or, with start_open, (start, end], in
         time order, each with the index range of those entries."""
         with self.lock:
             chunks = stream.view()
-        side = "right" if start_open else "left"
+        side: Side = "right" if start_open else "left"
         out = []
         for c in chunks:
             if c.max_ts < start_ns or c.min_ts > end_ns:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class LabelOr:
     right: LabelFilterExpr
 
 
-LabelFilterExpr = Union[LabelCompare, LabelAnd, LabelOr]
+LabelFilterExpr = LabelCompare | LabelAnd | LabelOr
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,10 @@ class Unwrap:
     conversion: str  # "" | duration | duration_seconds | bytes
 
 
-Stage = Union[
-    LineFilter, JsonParser, LogfmtParser, RegexpParser, PatternParser, LineFormat,
-    LabelFormat, DropKeep, Decolorize, LabelFilter, Unwrap,
-]
+Stage = (
+    LineFilter | JsonParser | LogfmtParser | RegexpParser | PatternParser | LineFormat
+    | LabelFormat | DropKeep | Decolorize | LabelFilter | Unwrap
+)
 
 
 @dataclass(frozen=True)
@@ -178,5 +177,5 @@ class VectorLit:
     value: float
 
 
-Expr = Union[RangeAgg, VectorAgg, BinOp, NumberLit, VectorLit]
-Query = Union[LogQuery, RangeAgg, VectorAgg, BinOp, NumberLit, VectorLit]
+Expr = RangeAgg | VectorAgg | BinOp | NumberLit | VectorLit
+Query = LogQuery | RangeAgg | VectorAgg | BinOp | NumberLit | VectorLit

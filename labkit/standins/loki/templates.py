@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 FUNCTIONS: dict[str, Callable[[str], str]] = {
     "ToUpper": str.upper, "upper": str.upper, "ToLower": str.lower, "lower": str.lower,
@@ -55,10 +56,14 @@ class Template:
 
 
 def _go_time(ts_ns: int) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    dt = datetime.fromtimestamp(ts_ns // 10**9, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%d %H:%M:%S") + f".{ts_ns % 10**9:09d}".rstrip("0").rstrip(".") + " +0000 UTC"
+    dt = datetime.fromtimestamp(ts_ns // 10**9, tz=UTC)
+    return (
+        dt.strftime("%Y-%m-%d %H:%M:%S")
+        + f".{ts_ns % 10**9:09d}".rstrip("0").rstrip(".")
+        + " +0000 UTC"
+    )
 
 
 def parse_template(source: str, name: str = "line_format") -> Template:
@@ -66,7 +71,7 @@ def parse_template(source: str, name: str = "line_format") -> Template:
     parts: list[object] = []
     pos = 0
     for m in _ACTION.finditer(source):
-        text = source[pos:m.start()]
+        text = source[pos : m.start()]
         if m.group(1):
             text = text.rstrip()
         if parts and isinstance(parts[-1], str) and parts[-1] == "\x00trim":
@@ -103,7 +108,8 @@ def _parse_action(body: str, name: str) -> tuple[tuple[str, str], tuple[Callable
     else:
         raise TemplateError(
             f"template: {name}:1: unsupported action {{{{{body}}}}}: the stand-in supports "
-            f"{{{{.label}}}}, __line__, __timestamp__ and the functions {', '.join(sorted(FUNCTIONS))}"
+            f"{{{{.label}}}}, __line__, __timestamp__ and the functions "
+            f"{', '.join(sorted(FUNCTIONS))}"
         )
     funcs = []
     for c in commands[1:]:

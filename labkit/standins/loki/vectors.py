@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labkit.standins.loki import syntax as S
+from labkit.standins.loki import syntax as syn
 
 LabelsKey = tuple[tuple[str, str], ...]
 Series = dict[LabelsKey, np.ndarray]
@@ -32,7 +32,7 @@ _COMPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-def _group(key: LabelsKey, grouping: S.Grouping | None) -> LabelsKey:
+def _group(key: LabelsKey, grouping: syn.Grouping | None) -> LabelsKey:
     if grouping is None:
         return ()
     if grouping.without:
@@ -40,7 +40,9 @@ def _group(key: LabelsKey, grouping: S.Grouping | None) -> LabelsKey:
     return tuple(kv for kv in key if kv[0] in grouping.labels)
 
 
-def vector_agg(op: str, series: Series, grouping: S.Grouping | None, param: float | None) -> Series:
+def vector_agg(
+    op: str, series: Series, grouping: syn.Grouping | None, param: float | None
+) -> Series:
     """sum avg min max count stddev stdvar topk bottomk, per step, by/without labels."""
     groups: dict[LabelsKey, list[LabelsKey]] = {}
     for key in series:
@@ -75,7 +77,9 @@ def vector_agg(op: str, series: Series, grouping: S.Grouping | None, param: floa
     return out
 
 
-def _topk(largest: bool, k: int, members: list[LabelsKey], a: np.ndarray, present: np.ndarray) -> Series:
+def _topk(
+    largest: bool, k: int, members: list[LabelsKey], a: np.ndarray, present: np.ndarray
+) -> Series:
     fill = -np.inf if largest else np.inf
     scores = np.where(present, a, fill)
     order = np.argsort(-scores if largest else scores, axis=0, kind="stable")
@@ -91,7 +95,7 @@ def _topk(largest: bool, k: int, members: list[LabelsKey], a: np.ndarray, presen
     return out
 
 
-def _signature(key: LabelsKey, matching: S.Matching | None) -> LabelsKey:
+def _signature(key: LabelsKey, matching: syn.Matching | None) -> LabelsKey:
     if matching is None:
         return key
     if matching.on:
@@ -99,7 +103,9 @@ def _signature(key: LabelsKey, matching: S.Matching | None) -> LabelsKey:
     return tuple(kv for kv in key if kv[0] not in matching.labels)
 
 
-def _apply(op: str, lhs: np.ndarray, rhs: np.ndarray, return_bool: bool, keep_lhs: bool) -> np.ndarray:
+def _apply(
+    op: str, lhs: np.ndarray, rhs: np.ndarray, return_bool: bool, keep_lhs: bool
+) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if op in _ARITH:
             return _ARITH[op](lhs, rhs)
@@ -110,8 +116,13 @@ def _apply(op: str, lhs: np.ndarray, rhs: np.ndarray, return_bool: bool, keep_lh
         return np.where(hit & ~missing, lhs if keep_lhs else rhs, np.nan)
 
 
-def binary(op: str, lhs: Series | Scalar, rhs: Series | Scalar, return_bool: bool,
-           matching: S.Matching | None) -> Series | Scalar:
+def binary(
+    op: str,
+    lhs: Series | Scalar,
+    rhs: Series | Scalar,
+    return_bool: bool,
+    matching: syn.Matching | None,
+) -> Series | Scalar:
     """``lhs op rhs``; raise ValueError when vector matching is ambiguous."""
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
         return Scalar(_apply(op, lhs.values, rhs.values, return_bool, True))
@@ -125,7 +136,8 @@ def binary(op: str, lhs: Series | Scalar, rhs: Series | Scalar, return_bool: boo
         if sig in right and bool((~np.isnan(right[sig][1]) & ~np.isnan(v)).any()):
             raise ValueError(
                 "found duplicate series for the match group "
-                f"{_fmt(sig)} on the right hand-side of the operation: many-to-many matching not allowed: "
+                f"{_fmt(sig)} on the right hand-side of the operation: "
+                "many-to-many matching not allowed: "
                 "matching labels must be unique on one side"
             )
         right[sig] = (key, v if sig not in right else np.where(np.isnan(v), right[sig][1], v))
@@ -137,7 +149,8 @@ def binary(op: str, lhs: Series | Scalar, rhs: Series | Scalar, return_bool: boo
             continue
         if sig in seen and bool((~np.isnan(seen[sig]) & ~np.isnan(lv)).any()):
             raise ValueError(
-                f"multiple matches for labels: many-to-one matching must be explicit (group_left/group_right) "
+                "multiple matches for labels: many-to-one matching must be explicit "
+                "(group_left/group_right) "
                 f"for {_fmt(sig)}"
             )
         seen[sig] = lv if sig not in seen else np.where(np.isnan(lv), seen[sig], lv)
