@@ -36,6 +36,7 @@ __all__ = [
     "MODEL_ERRORS_REFERENCE",
     "alert_labels",
     "condition_runs",
+    "for_check",
     "matcher_matches",
     "render_lab_rules",
     "routing_check",
@@ -192,6 +193,29 @@ def condition_runs(frame: pd.DataFrame, step: float = EVAL_S) -> list[tuple[pd.T
         runs.append((first, prev))
     return sorted(runs)
 
+
+
+def for_check(for_s: float, frame: pd.DataFrame, step: float = EVAL_S) -> Outcome:
+    """Whether an alert with ``for: for_s`` would have fired during the latest recorded run of
+    its condition (``frame``: a range query of the condition), and ignores shorter blips."""
+    if for_s < MIN_FOR_SECONDS:
+        return Outcome(False, f"for: {for_s:g}s pages on any blip whose error ratio stays above "
+                              f"5% for {for_s:g}s; the team ignores anything shorter than "
+                              f"{MIN_FOR_SECONDS:g}s")
+    runs = condition_runs(frame, step)
+    if not runs:
+        raise CheckFailed(f"the HighErrorRate condition never held in the last {LOOKBACK}: "
+                          "run the fault-injection section first")
+    first, last = max(runs, key=lambda r: r[1])  # the most recent incident
+    held = (last - first).total_seconds()
+    span = f"{first:%H:%M:%S}–{last:%H:%M:%S} UTC"
+    if for_s > held:
+        return Outcome(False, f"the condition held for {held:.0f}s ({span}): with for: "
+                              f"{for_s:g}s the alert would have stayed pending and never paged")
+    fired = first + pd.Timedelta(seconds=for_s)
+    return Outcome(True, f"the condition held for {held:.0f}s ({span}); with for: {for_s:g}s "
+                         f"it would have fired at {fired:%H:%M:%S} UTC, and a blip shorter "
+                         f"than {for_s:g}s would not page")
 
 # -- a routing matcher -------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from labkit.exercises.alerting_checks import (
     MIN_FOR_SECONDS,
     MODEL_ERRORS_REFERENCE,
     alert_labels,
-    condition_runs,
+    for_check,
     render_lab_rules,
     routing_check,
     rule_test_check,
@@ -29,6 +29,7 @@ from labkit.exercises.alerting_checks import (
     synthetic_expression_check,
 )
 from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.query.alerts import rules
 from labkit.query.prometheus import parse_duration
 
 
@@ -63,8 +64,6 @@ def _seconds(answer: Any) -> float:
 
 def _high_error_condition(lab: Any) -> str:
     """The live HighErrorRate expression, as Prometheus loaded it."""
-    from labkit.query.alerts import rules
-
     frame = rules(lab.url("prometheus"), type="alert")
     match = frame[frame["name"] == "HighErrorRate"]
     if match.empty:
@@ -79,26 +78,11 @@ def _high_error_condition(lab: Any) -> str:
                "actually held during your incident (see the timeline plot)")
 def _for_duration(answer: Any, lab: Any) -> Outcome:
     for_s = _seconds(answer)
-    if for_s < MIN_FOR_SECONDS:
-        return Outcome(False, f"for: {for_s:g}s pages on any blip whose error ratio stays above "
-                              f"5% for {for_s:g}s; the team ignores anything shorter than "
-                              f"{MIN_FOR_SECONDS:g}s")
+    if for_s < MIN_FOR_SECONDS:  # no need to ask Prometheus
+        return for_check(for_s, pd.DataFrame())
     frame = lab.prometheus.query_range(_high_error_condition(lab), start=f"-{LOOKBACK}",
                                        end=time.time() - 1.0, step=EVAL_S)
-    runs = condition_runs(frame)
-    if not runs:
-        raise CheckFailed(f"the HighErrorRate condition never held in the last {LOOKBACK}: "
-                          "run the fault-injection section first")
-    first, last = max(runs, key=lambda r: r[1])  # the most recent incident
-    held = (last - first).total_seconds()
-    span = f"{first:%H:%M:%S}–{last:%H:%M:%S} UTC"
-    if for_s > held:
-        return Outcome(False, f"the condition held for {held:.0f}s ({span}): with for: "
-                              f"{for_s:g}s the alert would have stayed pending and never paged")
-    fired = first + pd.Timedelta(seconds=for_s)
-    return Outcome(True, f"the condition held for {held:.0f}s ({span}); with for: {for_s:g}s "
-                         f"it would have fired at {fired:%H:%M:%S} UTC, and a blip shorter "
-                         f"than {for_s:g}s would not page")
+    return for_check(for_s, frame)
 
 
 def _matcher_list(answer: Any) -> list[str]:
