@@ -21,8 +21,9 @@ from pythonjsonlogger.json import JsonFormatter
 __all__ = ["JSON_FIELDS", "LabJsonFormatter", "setup_logging"]
 
 JSON_FIELDS = "%(asctime)s %(levelname)s %(message)s %(module)s %(funcName)s %(lineno)d"
+# exc_info is python-json-logger's name for the traceback; the seed's formatter says exception.
 RENAMES = {"asctime": "timestamp", "levelname": "level", "funcName": "function",
-           "lineno": "line"}
+           "lineno": "line", "exc_info": "exception"}
 
 
 class LabJsonFormatter(JsonFormatter):
