@@ -30,7 +30,8 @@ Key = tuple[tuple[str, str], ...]
 Samples = dict[Key, float]
 
 LOOKBACK_S = 3600.0  # how far back settled_end looks for the newest line
-LIMIT = 10_000  # lines fetched per log query; a check needs the whole answer
+# Lines per log query: the whole answer, within real Loki's max_entries_limit_per_query (5000).
+LIMIT = 5000
 SELECTOR = '{job="llm-api"}'
 
 
