@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JUPYTER_PORT ?= 8888
 
-.PHONY: lab test setup install system-deps up down status unit integration notebooks lint bench clean
+.PHONY: lab test setup install system-deps test-deps up down status unit integration notebooks lint bench clean
 
 lab: install up  ## set up everything, start the stack, open JupyterLab
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: install  ## set up everything and run all tests (unit, integration, notebooks)
+test: install test-deps  ## set up everything and run all tests (unit, integration, notebooks)
 	$(BIN)/python -m pytest -q
 
 setup: $(BIN)/labkit
@@ -18,7 +18,7 @@ setup: $(BIN)/labkit
 $(BIN)/labkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	touch $@
 
 system-deps:  ## compilers for the one-time llama-server build (Debian, as root)
@@ -26,6 +26,13 @@ system-deps:  ## compilers for the one-time llama-server build (Debian, as root)
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cmake g++ make libgomp1; \
 	  else echo "install cmake and g++ (needed once, to build llama-server)"; exit 1; fi; \
+	fi
+
+test-deps:  ## PostgreSQL's server binaries, for the test that runs the usage SQL on PostgreSQL
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	  else echo "install PostgreSQL's server binaries (apt install postgresql) to run the tests"; exit 1; fi; \
 	fi
 
 install: setup system-deps  ## binaries (apt or release tarballs), llama-server build, tiny model

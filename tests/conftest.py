@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# Ports of the test lab: well away from a learner's own lab on the default ports.
-TEST_PORT_OFFSET = 31000
+# Ports of the test lab: well away from a learner's own lab on the default ports. Read once,
+# before the autouse fixture below clears LABKIT_*, so two test runs can sit side by side.
+TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 31000)
 
 
 @pytest.fixture(autouse=True)

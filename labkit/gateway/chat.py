@@ -116,9 +116,11 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
                 exact = counted + max_tokens > budget
                 if exact:
                     counted = await state.upstream.tokenize(text)
-                tok_span.set_attribute("prompt_tokens", counted)
+                    tok_span.set_attribute("prompt_tokens", counted)
+                    span.set_attribute("prompt_tokens", counted)
+                else:  # the exact count arrives with llama-server's usage, on `inference`
+                    tok_span.set_attribute("labkit.prompt_tokens_bound", counted)
                 tok_span.set_attribute("labkit.tokenize.exact", exact)
-            span.set_attribute("prompt_tokens", counted)
             if counted + max_tokens > budget:
                 raise APIError(
                     400, f"This model's maximum context length is {budget} tokens. However, you "
@@ -152,11 +154,11 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
     except Exception as exc:  # the gateway answers; it never falls over
         if acquired:
             _release(state, rec)
-        err = APIError(500, f"internal gateway error: {type(exc).__name__}: {exc}",
-                       error_type="internal_error", kind="server_error")
-        rec.finish(500, state.metrics, state.usage, error=err, exc=exc)
+        internal = APIError(500, f"internal gateway error: {type(exc).__name__}: {exc}",
+                            error_type="internal_error", kind="server_error")
+        rec.finish(500, state.metrics, state.usage, error=internal, exc=exc)
         span.end()
-        return JSONResponse(err.body(), status_code=500, headers=headers)
+        return JSONResponse(internal.body(), status_code=500, headers=headers)
 
 
 def _release(state: GatewayState, rec: RequestRecord) -> None:

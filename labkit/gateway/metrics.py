@@ -75,6 +75,13 @@ class GatewayMetrics:
             ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"],
             buckets=GENAI_TOKEN_BUCKETS, registry=r)
 
+    def initialise(self, models: tuple[str, ...], endpoint: str) -> None:
+        """Create the request series at zero, so an error ratio reads 0 before the first
+        error (not "no data") and rate() sees the first increment of each series."""
+        for model in models:
+            for status in ("success", "error"):
+                self.requests.labels(model, endpoint, status)
+
     def observe_request(self, *, model: str, endpoint: str, ok: bool, duration_s: float,
                         error_type: str | None, trace_id: str | None) -> None:
         """Count one finished request and its duration (with the trace id as exemplar)."""

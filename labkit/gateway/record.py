@@ -114,8 +114,10 @@ class RequestRecord:
                 elif error is not None:
                     self.span.add_event("exception", {
                         "exception.type": error.error_type, "exception.message": error.message})
-                if status >= 500 or error is not None:
+                if error is not None:
+                    self.span.set_attribute("error.type", error.error_type)
+                # As OpenTelemetry's HTTP conventions have it for servers: a 4xx is the
+                # client's mistake, recorded (error.type, the event) but not an error span.
+                if status >= 500:
                     self.span.set_status(Status(StatusCode.ERROR, error.message if error else
                                                 repr(exc)))
-                    if error is not None:
-                        self.span.set_attribute("error.type", error.error_type)

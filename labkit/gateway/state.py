@@ -33,6 +33,7 @@ class GatewayState:
     def build(cls, settings: GatewaySettings, tracer_provider: TracerProvider,
               *, seed: int | None = None) -> GatewayState:
         metrics = GatewayMetrics()
+        metrics.initialise(settings.models, "/v1/chat/completions")
         upstream = Upstream(settings.upstream, timeout=settings.upstream_timeout)
         return cls(
             settings=settings,

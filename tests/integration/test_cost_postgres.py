@@ -1,5 +1,6 @@
 """The same usage SQL on a real PostgreSQL: the gateway's writer and the cost report agree
-with SQLite row for row. Skipped without PostgreSQL's server binaries or psycopg."""
+with SQLite row for row. Needs PostgreSQL's server binaries (`make test` installs them) and
+psycopg (the `postgres` extra); without them the test fails and says what to install."""
 
 from __future__ import annotations
 
@@ -48,10 +49,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on a free loopback port, trust auth, stopped afterwards."""
-    pytest.importorskip("psycopg", reason="pip install 'labkit[postgres]'")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("psycopg is not installed: pip install 'labkit[postgres]'")
     initdb, server = _pg_bin("initdb"), _pg_bin("postgres")
     if not initdb or not server:
-        pytest.skip("PostgreSQL server binaries not installed (apt install postgresql)")
+        pytest.fail("PostgreSQL server binaries not installed: apt install postgresql")
     # PostgreSQL refuses to run as root: run it as the 'postgres' account in a directory
     # that account owns (pytest's tmp_path sits under a root-only directory).
     as_user: dict[str, object] = {}
@@ -62,7 +66,8 @@ def postgres_url() -> Iterator[str]:
         try:
             account = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' account to run PostgreSQL")
+            pytest.fail("running as root and there is no 'postgres' account to run PostgreSQL "
+                        "(apt install postgresql creates it)")
         os.chown(root, account.pw_uid, account.pw_gid)
         as_user = {"user": account.pw_uid, "group": account.pw_gid}
     port = _free_port()

@@ -41,12 +41,10 @@ def client(fake: FakeLlamaServer, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def sample(client: TestClient, name: str, **labels: str) -> float:
-    """The value of one sample on /metrics (0 when absent)."""
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
-    return 0.0
+    """The sum of the samples on /metrics with this name and these labels (0 when absent)."""
+    return sum(s.value for family in text_string_to_metric_families(client.get("/metrics").text)
+               for s in family.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 def log_lines(tmp_path: Path) -> list[dict]:
@@ -202,6 +200,13 @@ def test_bad_faults_are_refused(client: TestClient, faults: dict) -> None:
     r = client.post("/admin/faults", json=faults)
     assert r.status_code == 400 and r.json()["error"]["message"]
     assert client.get("/admin/faults").json()["error_rate"] == 0
+
+
+def test_request_series_start_at_zero(client: TestClient) -> None:
+    """Before any traffic the success and error series exist at 0, so ratios read 0."""
+    text = client.get("/metrics").text
+    assert 'llm_requests_total{endpoint="/v1/chat/completions",model="labkit-tiny",' \
+           'status="error"} 0.0' in text
 
 
 def test_models_and_health(client: TestClient) -> None:

@@ -228,5 +228,5 @@ def test_sli_queries_evaluate_to_the_expected_ratios(tmp_path: Path) -> None:
     try:
         result = test_rules([path])
     except BinaryNotFound:
-        pytest.skip("promtool is not installed (labkit install, or apt install prometheus)")
+        pytest.fail("promtool is not installed (labkit install, or apt install prometheus)")
     assert result.ok, result.output
