@@ -207,6 +207,7 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
     """Relay llama-server's SSE events chunk by chunk, recording TTFT and usage."""
     tracer = state.tracer
     status, error, exc = 200, None, None
+    delivered = False  # the client has had [DONE]: leaving after that is not a failure
     try:
         with trace.use_span(rec.span, end_on_exit=False,  # type: ignore[arg-type]
                             record_exception=False, set_status_on_exception=False):
@@ -233,6 +234,7 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
                         event["model"] = rec.model
                         raw = f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
                     yield raw
+                    delivered = delivered or raw.startswith(b"data: [DONE]")
                 _set_usage(span, rec)
             with tracer.start_as_current_span("post_process"):
                 pass  # chunks were rewritten on the fly; nothing is left to do
@@ -240,9 +242,11 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
         status, error = err.status, err
         yield f"data: {json.dumps(err.body())}\n\n".encode()
     except BaseException as e:  # includes the client going away (CancelledError)
-        status = 499
-        error = APIError(499, "the client closed the connection", error_type="client_closed")
-        exc = e if not isinstance(e, GeneratorExit) else None
+        if not delivered:
+            status = 499
+            error = APIError(499, "the client closed the connection",
+                             error_type="client_closed")
+            exc = e if not isinstance(e, GeneratorExit) else None
         raise
     finally:
         _release(state, rec)
