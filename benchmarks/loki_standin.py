@@ -117,6 +117,7 @@ class _Server:
                 self.data,
             ],
             env={**os.environ, "PYTHONPATH": str(self.repo)},
+            cwd=self.repo,  # `python -m` puts the working directory first on sys.path
         )
         while True:
             try:

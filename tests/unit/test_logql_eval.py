@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.evaluator import EvalError, Grid, Stats, evaluate, select_logs
 from labkit.standins.loki.parser import parse
 from labkit.standins.loki.store import Store
@@ -207,6 +208,7 @@ TRICKY_LINES = [
     '{"a":{"b":{"c":1}},"a_b_c":2,"model":"a"}', '{"a_b_c":3,"a":{"b":{"c":4}},"model":"b"}',
     '{"model":"err","error":"boom","ms":8}', '{"status":500,"model":"a","ms":300}', '{"status":200,"model":"b"}',
     '{"model":"a","ms":"12ms"}', '{"model":"a","ms":"1.5KB"}', '{"model":"b","user_id":null}',
+    '{"model":"b","ms":"NaN"}', '{"model":"a","ms":"+Inf"}', '{"model":"c","ms":"2KiB"}',
 ]
 TRICKY = [(API, TRICKY_LINES), (ERR, TRICKY_LINES[::-1]), ({"job": "api", "level": "debug", "user_id": "s"}, TRICKY_LINES[:9])]
 CLEAN = [(API, [ln for ln in TRICKY_LINES if ln.startswith('{"model"') or ln.startswith('{"user')]),
@@ -230,6 +232,15 @@ PROJECTION_QUERIES = [
     ("tricky-unwrap", 'max by (model) (max_over_time({job="api"} | json | __error__="" | unwrap ms | __error__="" [1m]))', TRICKY),
     ("tricky-unwrap-error", 'sum by (model) (sum_over_time({job="api"} | json | __error__="" | unwrap ms [1m]))', TRICKY),
     ("tricky-duration", 'sum by (model) (sum_over_time({job="api"} | json | __error__="" | unwrap duration(ms) | __error__="" [1m]))', TRICKY),
+    ("tricky-unwrap-bytes", 'sum by (model) (sum_over_time({job="api"} | json | __error__="" | unwrap bytes(ms) | __error__="" [1m]))', TRICKY),
+    ("tricky-unwrap-filtered", 'sum by (model) (sum_over_time({job="api"} | json | ms > 2 | __error__="" | unwrap ms | __error__="" [1m]))', TRICKY),
+    ("tricky-unwrap-details", 'sum by (model, __error_details__) (sum_over_time({job="api"} | json | __error__="" | unwrap ms [1m]))', TRICKY),
+    ("filter-only", 'count_over_time({job="api"} |= "model" [1m])', TRICKY),
+    ("filter-only-sum", 'sum(count_over_time({job="api"} |= "a" != "dup" [1m]))', TRICKY),
+    ("filter-only-without", 'sum without (level) (bytes_over_time({job="api"} |~ "[0-9]+" !~ "^\\\\s" [1m]))', TRICKY),
+    ("filter-only-or-empty", 'sum by (level) (rate({job="api"} |= "é" or "" [1m]))', TRICKY),
+    ("filter-only-multibyte", 'sum by (level) (count_over_time({job="api"} |= "é" or "\\n" [1m]))', TRICKY),
+    ("filter-only-error-label", 'sum(count_over_time({job="api"} |= "a" [1m]))', TRICKY + [({"job": "api", "__error__": "x"}, ["a", "b"])]),
     ("clean-rate", 'sum by (model) (rate({job="api"} | json [10s]))', CLEAN),
     ("clean-two-labels", 'sum by (model, user_id) (count_over_time({job="api"} | json | status >= 500 [10s]))', CLEAN),
     ("clean-unwrap", 'sum by (user_id) (sum_over_time({job="api"} | json | unwrap ms | __error__="" [20s]))', CLEAN),
@@ -261,7 +272,8 @@ def test_projected_json_pipeline_agrees_with_the_full_one(tmp_path: Path, query:
     monkeypatch.setattr(ch, "CHUNK_LINES", chunk_lines)
     grid = Grid.range(T0, T0 + 40 * S, 5 * S)
     fast_store = _store(tmp_path / "fast", streams)
-    agg = ev._push_down(parse(query))  # type: ignore[arg-type]
+    q = parse(query)
+    agg = q if isinstance(q, syn.RangeAgg) else ev._push_down(q)  # type: ignore[arg-type]
     assert ev.projected_pipeline(agg.query.stages, "count", agg.grouping) is not None  # type: ignore[attr-defined]
     fast = _evaluate(fast_store, query, grid)
     assert _evaluate(fast_store, query, grid) == fast  # from the columns now cached

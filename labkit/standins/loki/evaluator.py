@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labkit.standins.loki import syntax as syn
-from labkit.standins.loki.pipeline import ERROR, ERROR_DETAILS, Pipeline
-from labkit.standins.loki.projection import Samples, projected_pipeline
+from labkit.standins.loki.linefilters import Samples
+from labkit.standins.loki.pipeline import ERROR, Pipeline, group_key
+from labkit.standins.loki.projection import projected_pipeline
 from labkit.standins.loki.store import LabelsKey, Store, Stream, labels_string
 from labkit.standins.loki.vectors import Scalar, Series, binary, vector_agg
 
@@ -168,16 +169,6 @@ def _push_down(agg: syn.VectorAgg) -> syn.Expr:
     return inner
 
 
-def _group_key(labels: dict[str, str], grouping: syn.Grouping | None) -> LabelsKey:
-    if grouping is None:
-        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k != ERROR_DETAILS))
-    if grouping.without:
-        drop = set(grouping.labels) | {ERROR_DETAILS}
-        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k not in drop))
-    keep = set(grouping.labels) | {ERROR}
-    return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k in keep))
-
-
 def range_agg(store: Store, agg: syn.RangeAgg, grid: Grid, stats: Stats) -> Series:
     """Apply a range aggregation at every step of the grid."""
     steps = grid.steps
@@ -235,7 +226,7 @@ def _samples(
                 if out is None:
                     continue
                 _, lbs, value = out
-                key = _group_key(lbs, grouping)
+                key = group_key(lbs, grouping)
                 bucket = samples.get(key)
                 if bucket is None:
                     if ERROR in lbs:

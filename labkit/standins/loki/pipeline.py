@@ -265,6 +265,17 @@ def eval_label_filter(e: syn.LabelFilterExpr, lbs: dict[str, str]) -> bool:
     return _CMP[e.op](value, e.value)  # type: ignore[arg-type]
 
 
+def group_key(labels: dict[str, str], grouping: syn.Grouping | None) -> tuple[tuple[str, str], ...]:
+    """The series a sample with ``labels`` belongs to under ``grouping`` (None: all labels)."""
+    if grouping is None:
+        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k != ERROR_DETAILS))
+    if grouping.without:
+        drop = set(grouping.labels) | {ERROR_DETAILS}
+        return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k not in drop))
+    keep = set(grouping.labels) | {ERROR}
+    return tuple(sorted((k, v) for k, v in labels.items() if v != "" and k in keep))
+
+
 def compile_stages(
     stages: tuple[syn.Stage, ...],
 ) -> tuple[list[StageFn], syn.Unwrap | None, list[syn.LabelFilter]]:
@@ -336,19 +347,22 @@ class Pipeline:
         raw = lbs.pop(self.unwrap.label, None)  # the unwrapped label leaves the series labels
         if ERROR in lbs:
             return 0.0
-        conv = self.unwrap.conversion
-        value: float | None
-        if raw is None:
-            value = None
-        elif conv in ("duration", "duration_seconds"):
-            value = go_duration_seconds(raw)
-        elif conv == "bytes":
-            value = parse_bytes(raw)
-        else:
-            value = _go_float(raw)
+        value = self.convert(raw)
         if value is None:
             _set_error(
                 lbs, "SampleExtractionErr", f"cannot unwrap {self.unwrap.label}={raw!r} as a number"
             )
             return 0.0
         return value
+
+    def convert(self, raw: str | None) -> float | None:
+        """The unwrapped label's value as a sample, or None when it cannot be read."""
+        assert self.unwrap is not None
+        conv = self.unwrap.conversion
+        if raw is None:
+            return None
+        if conv in ("duration", "duration_seconds"):
+            return go_duration_seconds(raw)
+        if conv == "bytes":
+            return parse_bytes(raw)
+        return _go_float(raw)
