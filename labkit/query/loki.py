@@ -15,7 +15,8 @@ A label named like one of the frame's own columns (``| json`` extracts ``timesta
 ``line`` from the gateway's lines) is renamed ``<name>_extracted``, as Loki renames clashes.
 
 >>> loki = Loki("http://127.0.0.1:3100")                       # doctest: +SKIP
->>> loki.query_range('sum by (level) (count_over_time({job="llm-api"}[1m]))', step="1m")  # doctest: +SKIP
+>>> q = 'sum by (level) (count_over_time({job="llm-api"}[1m]))'
+>>> loki.query_range(q, step="1m")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 import time as _time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 import pandas as pd
@@ -34,7 +35,7 @@ from labkit.errors import QueryError, QueryHTTPError, QueryParseError
 
 __all__ = ["Loki", "matrix_to_frame", "streams_to_frame", "to_frame", "vector_to_frame"]
 
-TimeLike = datetime | pd.Timestamp | float | int | str
+TimeLike: TypeAlias = datetime | pd.Timestamp | float | int | str
 _RELATIVE = re.compile(r"^(?:now)?-(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -46,9 +47,13 @@ def _time_param(value: TimeLike | None) -> str | None:
     if isinstance(value, pd.Timestamp):
         return str(value.value if value.tzinfo else value.tz_localize("UTC").value)
     if isinstance(value, datetime):
-        return str(pd.Timestamp(value).tz_localize("UTC").value if value.tzinfo is None else pd.Timestamp(value).value)
+        return str(
+            pd.Timestamp(value).tz_localize("UTC").value
+            if value.tzinfo is None
+            else pd.Timestamp(value).value
+        )
     if isinstance(value, (int, float)):
-        return str(int(round(value * 1e9)))  # unix seconds
+        return str(round(value * 1e9))  # unix seconds
     text = value.strip()
     if text == "now":
         return str(_time.time_ns())
@@ -68,13 +73,14 @@ def _step_param(step: str | float | timedelta | None) -> str | None:
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
-    return payload["data"] if "data" in payload and isinstance(payload["data"], Mapping) else payload
+    return (
+        payload["data"] if "data" in payload and isinstance(payload["data"], Mapping) else payload
+    )
 
 
-
-
-def _own_columns_suffixed(labels: Mapping[str, str],
-                          reserved: tuple[str, ...] = ("timestamp", "line")) -> dict[str, str]:
+def _own_columns_suffixed(
+    labels: Mapping[str, str], reserved: tuple[str, ...] = ("timestamp", "line")
+) -> dict[str, str]:
     """Labels named like the frame's own columns get ``_extracted``, as Loki suffixes clashes.
 
     ``| json`` on the gateway's lines extracts ``timestamp`` (RFC3339 text) and ``line``
@@ -115,34 +121,53 @@ def streams_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
                                 field_cols.append(k)
             rows.append(row)
     labels_sorted = sorted(label_cols)
-    columns = ["timestamp", "line", *labels_sorted, *[c for c in field_cols if c not in labels_sorted]]
+    columns = [
+        "timestamp",
+        "line",
+        *labels_sorted,
+        *[c for c in field_cols if c not in labels_sorted],
+    ]
     if not rows:
-        return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
-                             "line": pd.Series([], dtype="object")})
+        return pd.DataFrame(
+            {
+                "timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
+                "line": pd.Series([], dtype="object"),
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ns", utc=True)
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
-def _sample_frame(points: list[tuple[float, str, Mapping[str, str]]]) -> pd.DataFrame:
-    points = [(t, v, _own_columns_suffixed(labels, ("timestamp", "value")))
-              for t, v, labels in points]
+def _sample_frame(points: list[tuple[Any, float, Mapping[str, str]]]) -> pd.DataFrame:
+    points = [
+        (t, v, _own_columns_suffixed(labels, ("timestamp", "value"))) for t, v, labels in points
+    ]
     label_cols = sorted({k for _, _, labels in points for k in labels})
     if not points:
-        return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
-                             "value": pd.Series([], dtype="float64")})
+        return pd.DataFrame(
+            {
+                "timestamp": pd.Series([], dtype="datetime64[ns, UTC]"),
+                "value": pd.Series([], dtype="float64"),
+            }
+        )
     frame = pd.DataFrame(
         [{"timestamp": t, "value": v, **labels} for t, v, labels in points],
         columns=["timestamp", "value", *label_cols],
     )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("float64") * 1e3, unit="ms", utc=True).dt.round("ms")
+    seconds = frame["timestamp"].astype("float64")
+    frame["timestamp"] = pd.to_datetime(seconds * 1e3, unit="ms", utc=True).dt.round("ms")
     frame["value"] = frame["value"].astype("float64")
     return frame
 
 
 def matrix_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     """A ``matrix`` result as a tidy frame: timestamp, value, one column per label."""
-    points = [(t, float(v), s.get("metric", {})) for s in _data(payload).get("result", []) for t, v in s.get("values", [])]
+    points = [
+        (t, float(v), s.get("metric", {}))
+        for s in _data(payload).get("result", [])
+        for t, v in s.get("values", [])
+    ]
     return _sample_frame(points)
 
 
@@ -152,7 +177,9 @@ def vector_to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     if data.get("resultType") == "scalar":
         t, v = data["result"]
         return _sample_frame([(t, float(v), {})])
-    return _sample_frame([(s["value"][0], float(s["value"][1]), s.get("metric", {})) for s in data.get("result", [])])
+    return _sample_frame(
+        [(s["value"][0], float(s["value"][1]), s.get("metric", {})) for s in data.get("result", [])]
+    )
 
 
 def to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -164,14 +191,21 @@ def to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
         return matrix_to_frame(payload)
     if kind in ("vector", "scalar"):
         return vector_to_frame(payload)
-    raise QueryError(f"unknown Loki resultType {kind!r}: expected streams, matrix, vector or scalar")
+    raise QueryError(
+        f"unknown Loki resultType {kind!r}: expected streams, matrix, vector or scalar"
+    )
 
 
 class Loki:
     """A Loki HTTP API client returning DataFrames; errors raise :class:`QueryError`."""
 
-    def __init__(self, url: str = "http://127.0.0.1:3100", *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:3100",
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
@@ -190,13 +224,22 @@ class Loki:
             resp = self._client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise QueryError(
-                f"cannot reach Loki at {url}: {exc}. Is the lab running? Start it with `labkit up`, "
-                "or pass the right URL to Loki(...)"
+                f"cannot reach Loki at {url}: {exc}. Is the lab running? Start it with "
+                "`labkit up`, or pass the right URL to Loki(...)"
             ) from exc
         if resp.status_code >= 400:
             body = resp.text.strip()
-            cls = QueryParseError if resp.status_code == 400 and "parse error" in body else QueryHTTPError
-            raise cls(f"Loki answered {resp.status_code} for {url}: {body}", url=url, status=resp.status_code, body=body)
+            cls = (
+                QueryParseError
+                if resp.status_code == 400 and "parse error" in body
+                else QueryHTTPError
+            )
+            raise cls(
+                f"Loki answered {resp.status_code} for {url}: {body}",
+                url=url,
+                status=resp.status_code,
+                body=body,
+            )
         return resp
 
     def fetch(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,28 +249,70 @@ class Loki:
         try:
             return resp.json()  # type: ignore[no-any-return]
         except ValueError as exc:
-            raise QueryError(f"Loki at {self.url}{path} answered with something that is not JSON: {resp.text[:200]!r}") from exc
+            raise QueryError(
+                f"Loki at {self.url}{path} answered with something that is not JSON: "
+                f"{resp.text[:200]!r}"
+            ) from exc
 
-    def query(self, logql: str, *, time: TimeLike | None = None, limit: int = 100,
-              direction: str = "backward") -> pd.DataFrame:
+    def query(
+        self,
+        logql: str,
+        *,
+        time: TimeLike | None = None,
+        limit: int = 100,
+        direction: str = "backward",
+    ) -> pd.DataFrame:
         """An instant query (metric queries; Loki refuses log queries here)."""
-        return to_frame(self.fetch("/loki/api/v1/query", {
-            "query": logql, "time": _time_param(time), "limit": limit, "direction": direction}))
+        return to_frame(
+            self.fetch(
+                "/loki/api/v1/query",
+                {"query": logql, "time": _time_param(time), "limit": limit, "direction": direction},
+            )
+        )
 
-    def query_range(self, logql: str, *, start: TimeLike | None = None, end: TimeLike | None = None,
-                    step: str | float | timedelta | None = None, limit: int = 1000,
-                    direction: str = "backward") -> pd.DataFrame:
+    def query_range(
+        self,
+        logql: str,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        step: str | float | timedelta | None = None,
+        limit: int = 1000,
+        direction: str = "backward",
+    ) -> pd.DataFrame:
         """A range query: streams for log queries, a tidy matrix for metric queries."""
-        return to_frame(self.fetch("/loki/api/v1/query_range", {
-            "query": logql, "start": _time_param(start), "end": _time_param(end),
-            "step": _step_param(step), "limit": limit, "direction": direction}))
+        return to_frame(
+            self.fetch(
+                "/loki/api/v1/query_range",
+                {
+                    "query": logql,
+                    "start": _time_param(start),
+                    "end": _time_param(end),
+                    "step": _step_param(step),
+                    "limit": limit,
+                    "direction": direction,
+                },
+            )
+        )
 
     def labels(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> list[str]:
-        return list(self.fetch("/loki/api/v1/labels", {"start": _time_param(start), "end": _time_param(end)})["data"] or [])
+        return list(
+            self.fetch(
+                "/loki/api/v1/labels", {"start": _time_param(start), "end": _time_param(end)}
+            )["data"]
+            or []
+        )
 
-    def label_values(self, name: str, *, start: TimeLike | None = None, end: TimeLike | None = None) -> list[str]:
-        return list(self.fetch(f"/loki/api/v1/label/{name}/values",
-                               {"start": _time_param(start), "end": _time_param(end)})["data"] or [])
+    def label_values(
+        self, name: str, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> list[str]:
+        return list(
+            self.fetch(
+                f"/loki/api/v1/label/{name}/values",
+                {"start": _time_param(start), "end": _time_param(end)},
+            )["data"]
+            or []
+        )
 
     def series(self, match: str | Iterable[str]) -> list[dict[str, str]]:
         matches = [match] if isinstance(match, str) else list(match)
@@ -239,7 +324,9 @@ class Loki:
         except httpx.TransportError:
             return False
 
-    def push(self, lines: Iterable[str | Mapping[str, Any] | tuple[Any, str]], labels: Mapping[str, str]) -> int:
+    def push(
+        self, lines: Iterable[str | Mapping[str, Any] | tuple[Any, str]], labels: Mapping[str, str]
+    ) -> int:
         """Push lines (strings, dicts sent as JSON, or (time, line) pairs) as one stream.
 
         Lines without a time get the current time, one nanosecond apart, in order.
