@@ -46,7 +46,7 @@ class Outcome:
     detail: str
 
 
-class CheckFailed(Exception):  # noqa: N818 -- a wrong answer, not a program error
+class CheckFailed(Exception):
     """Raised by a check helper to fail an answer with a reason the learner can act on."""
 
 
