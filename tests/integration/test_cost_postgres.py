@@ -50,7 +50,7 @@ def _free_port() -> int:
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on a free loopback port, trust auth, stopped afterwards."""
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # only checks that it is installed
     except ImportError:
         pytest.fail("psycopg is not installed: pip install 'labkit[postgres]'")
     initdb, server = _pg_bin("initdb"), _pg_bin("postgres")

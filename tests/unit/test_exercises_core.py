@@ -54,7 +54,7 @@ def test_verdict_renders_as_text_html_and_json() -> None:
 
 def test_strict_mode_raises_only_on_failure() -> None:
     """In strict mode a wrong answer raises; an unanswered one never does."""
-    with pytest.raises(AssertionError, match="test.double"):
+    with pytest.raises(AssertionError, match=r"test\.double"):
         check("test.double", 5, LAB, strict=True)
     assert check("test.double", None, LAB, strict=True).status == "not attempted"
     assert check("test.double", 5, LAB, strict=False).status == "failed"
@@ -69,7 +69,7 @@ def test_strict_mode_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_unknown_exercise_lists_known_ones() -> None:
     """A typo in an exercise id names the ids that exist."""
-    with pytest.raises(KeyError, match="metrics.request_rate"):
+    with pytest.raises(KeyError, match=r"metrics\.request_rate"):
         evaluate("metrics.reqest_rate", "up", LAB)
 
 

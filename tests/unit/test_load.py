@@ -32,7 +32,7 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.received.append({"body": body, "user": self.headers.get("X-User-Id"),
                                       "path": self.path})
@@ -238,7 +238,7 @@ def test_summary_and_reprs_show_percentiles(server: FakeOpenAI) -> None:
 
 def test_bad_url_is_refused() -> None:
     """A URL without a scheme is refused with an example of a good one."""
-    with pytest.raises(ValueError, match="http://127.0.0.1:8000"):
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1:8000"):
         generate_load("127.0.0.1:8000", duration=0.1, progress=False)
 
 

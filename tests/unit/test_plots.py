@@ -12,21 +12,21 @@ from urllib.parse import parse_qs, urlparse
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # the backend must be chosen before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from labkit.load import COLUMNS, LoadResult  # noqa: E402
-from labkit.plots import (  # noqa: E402
+from labkit.load import COLUMNS, LoadResult
+from labkit.plots import (
     plot_latency_percentiles,
     plot_load_result,
     plot_red,
     plot_series,
 )
-from labkit.query.prometheus import Prometheus  # noqa: E402
+from labkit.query.prometheus import Prometheus
 
 
 def matrix(series: list[tuple[dict[str, str], float]], start: float, end: float,
@@ -45,7 +45,7 @@ class FakeRangeProm:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
                 query = params["query"]
                 fake.queries.append(query)
@@ -112,7 +112,7 @@ def test_latency_percentiles_keep_by_labels_in_the_query(fake: FakeRangeProm) ->
 
 def test_bad_quantile_is_refused(fake: FakeRangeProm) -> None:
     """A percentile given as 99 instead of 0.99 gets a clear error."""
-    with pytest.raises(ValueError, match="0.99 for p99"):
+    with pytest.raises(ValueError, match=r"0\.99 for p99"):
         plot_latency_percentiles(fake.prom, quantiles=(99,))
 
 

@@ -37,7 +37,7 @@ class FakePrometheus:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 parsed = urlparse(self.path)
                 params = parse_qs(parsed.query)
                 fake.requests.append((parsed.path, params))
@@ -245,7 +245,7 @@ def test_scalar_returns_the_single_value(fake: FakePrometheus, prom: Prometheus)
 def test_scalar_with_several_series_says_how_many(fake: FakePrometheus, prom: Prometheus) -> None:
     """Two series cannot be one number: the error says 2 came back and to aggregate."""
     fake.answer("/api/v1/query", load("vector_up"))
-    with pytest.raises(QueryError, match="returned 2 series.*sum"):
+    with pytest.raises(QueryError, match=r"returned 2 series.*sum"):
         prom.scalar("up")
 
 
