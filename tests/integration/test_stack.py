@@ -33,7 +33,8 @@ def test_openai_client_requests_show_up_in_prometheus(lab_stack: Lab) -> None:
     stream = client.chat.completions.create(
         model="labkit-tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
         stream=True)
-    pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    pieces = [c.choices[0].delta.content for c in stream
+              if c.choices and c.choices[0].delta.content]
     assert len(pieces) == 4
     prom.wait_for('sum(llm_requests_total{status="success"})',
                   lambda f: not f.empty and f.value.sum() >= before + 2, timeout=30)

@@ -152,7 +152,7 @@ def test_log_line_has_the_seed_fields(client: TestClient, tmp_path: Path) -> Non
     """Each request writes one JSON 'Request completed' line with the seed's fields."""
     client.post(CHAT, json=HELLO, headers={"x-user-id": "user_3", "x-request-id": "req_abc"})
     client.post(CHAT, content=b"{", headers={"content-type": "application/json"})
-    lines = [l for l in log_lines(tmp_path) if l["message"] == "Request completed"]
+    lines = [rec for rec in log_lines(tmp_path) if rec["message"] == "Request completed"]
     ok, bad = lines
     for field in ("timestamp", "level", "message", "module", "function", "line", "request_id",
                   "user_id", "model", "duration_ms", "prompt_tokens", "completion_tokens",
@@ -219,6 +219,6 @@ def test_openmetrics_exposition_carries_trace_exemplars(client: TestClient) -> N
     """Scraped as OpenMetrics, the duration histogram carries trace_id exemplars."""
     client.post(CHAT, json=HELLO)
     text = client.get("/metrics", headers={"accept": "application/openmetrics-text"}).text
-    bucket_lines = [l for l in text.splitlines()
-                    if l.startswith("llm_request_duration_seconds_bucket") and "# {" in l]
+    bucket_lines = [line for line in text.splitlines()
+                    if line.startswith("llm_request_duration_seconds_bucket") and "# {" in line]
     assert bucket_lines and 'trace_id="' in bucket_lines[0]

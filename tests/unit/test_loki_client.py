@@ -15,7 +15,8 @@ STREAMS = {
     "status": "success",
     "data": {"resultType": "streams", "result": [
         {"stream": {"job": "llm-api", "level": "error"},
-         "values": [["1700000002000000000", '{"level":"ERROR","model":"m","duration_ms":12.5,"user":{"id":"u"}}'],
+         "values": [["1700000002000000000",
+                     '{"level":"ERROR","model":"m","duration_ms":12.5,"user":{"id":"u"}}'],
                     ["1700000001000000000", "plain text"]]},
         {"stream": {"job": "llm-api", "level": "info"},
          "values": [["1700000001500000000", '{"model":"n","status":200}']]},
@@ -37,7 +38,8 @@ def test_streams_become_one_row_per_line_in_time_order() -> None:
     assert df["timestamp"].iloc[1] == pd.Timestamp("2023-11-14T22:13:21.5", tz="UTC")
     assert list(df.columns[:4]) == ["timestamp", "line", "job", "level"]
     last = df.iloc[2]
-    assert (last["level"], last["model"], last["duration_ms"], last["user"]) == ("error", "m", 12.5, {"id": "u"})
+    assert (last["level"], last["model"], last["duration_ms"], last["user"]) == (
+        "error", "m", 12.5, {"id": "u"})
     assert pd.isna(df.iloc[0]["model"])
 
 
@@ -103,7 +105,8 @@ def test_query_range_sends_loki_parameters() -> None:
         seen.update(request.url.params)
         return httpx.Response(200, json=MATRIX)
     loki = Loki("http://loki.test", transport=httpx.MockTransport(handler))
-    df = loki.query_range("rate({a=\"b\"}[1m])", start=1700000000, end=pd.Timestamp("2023-11-14T22:13:20Z"), step=60)
+    df = loki.query_range("rate({a=\"b\"}[1m])", start=1700000000,
+                          end=pd.Timestamp("2023-11-14T22:13:20Z"), step=60)
     assert seen["start"] == "1700000000000000000" and seen["end"] == "1700000000000000000"
     assert seen["step"] == "60" and seen["limit"] == "1000" and seen["direction"] == "backward"
     assert len(df) == 3
