@@ -11,7 +11,7 @@ import pytest
 
 from labkit.standins.loki import chunks
 from labkit.standins.loki.chunks import Chunk
-from labkit.standins.loki.store import Store
+from labkit.standins.loki.store import PushError, Store
 
 ODD_LINES = [
     "plain",
@@ -128,5 +128,48 @@ def test_has_entries_and_active_streams(tmp_path: Path, monkeypatch: pytest.Monk
         assert [s.labels["job"] for s in store.active(15, 25)] == ["a"]
         assert [s.labels["job"] for s in store.active(30, 100)] == ["a", "b"]
         assert store.active(31, 99) == []
+    finally:
+        store.close()
+
+
+def test_a_timestamp_numpy_cannot_hold_is_refused(tmp_path: Path) -> None:
+    """A time beyond int64 nanoseconds is a 400, and nothing of that push is stored."""
+    store = Store(tmp_path)
+    try:
+        with pytest.raises(PushError, match="out of range"):
+            store.push([({"job": "a"}, [(1, "ok")]), ({"job": "b"}, [(2**63, "too late")])])
+        assert store.streams == {}
+    finally:
+        store.close()
+
+
+def test_json_columns_are_built_at_seal_and_cached(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealing builds the columns of few-valued fields; other fields are read by the first
+    query that needs them and then kept, so a repeated query parses nothing."""
+    from labkit.standins.loki import jsoncols
+    from labkit.standins.loki.evaluator import Grid, Stats, evaluate
+    from labkit.standins.loki.parser import parse
+
+    monkeypatch.setattr(chunks, "CHUNK_LINES", 40)
+    reads: list[int] = []
+    real_run = jsoncols._Reader.run
+    monkeypatch.setattr(jsoncols._Reader, "run",
+                        lambda self, c: reads.append(len(c)) or real_run(self, c))
+    lines = [f'{{"model":"m{i % 3}","user_id":"u{i}"}}' for i in range(64)]  # one sealed chunk
+    store = Store(tmp_path)
+    try:
+        store.push([({"job": "a"}, [(10**9 * (i + 1), ln) for i, ln in enumerate(lines)])])
+        assert reads == [40]  # model's column, built at seal; user_id has too many values
+
+        def run(query: str) -> list[int]:
+            reads.clear()
+            evaluate(store, parse(query), Grid.instant(100 * 10**9), Stats())  # type: ignore[arg-type]
+            return reads
+
+        assert run('sum by (model) (count_over_time({job="a"} | json [2m]))') == [24]  # the head
+        assert run('sum by (user_id) (count_over_time({job="a"} | json [2m]))') == [40, 24]
+        assert run('sum by (user_id) (count_over_time({job="a"} | json [2m]))') == []
+        assert run('sum by (model) (count_over_time({job="a"} | json [2m]))') == []
     finally:
         store.close()

@@ -86,7 +86,10 @@ def columns(
     for name, col in fresh.items():
         if len(col.values) <= MAX_CACHED_VALUES:
             if len(cache) >= MAX_CACHED_COLUMNS:
-                cache.pop(next(iter(cache)))
+                try:
+                    cache.pop(next(iter(cache)))
+                except (RuntimeError, StopIteration, KeyError):
+                    pass  # another query changed the cache meanwhile: dropping one can wait
             cache[name] = col
     out = []
     for n in names:

@@ -215,6 +215,9 @@ class Store:
             for name in labels:
                 if not _LABEL_NAME.match(name):
                     raise PushError(f'error parsing labels: invalid label name "{name}"')
+            for ts, _ in entries:  # numpy holds times as int64: refuse others before storing
+                if not _MIN_TS <= ts < -_MIN_TS:
+                    raise PushError(f"error parsing push request: timestamp {ts} out of range")
             batch.append((tuple(sorted((k, v) for k, v in labels.items() if v != "")), entries))
         total = 0
         with self.lock:
