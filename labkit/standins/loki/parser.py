@@ -130,7 +130,7 @@ class _ToTree(Transformer[Any, Any]):
     def line_format_stage(self, _pipe: Token, kw: Token, tmpl: Token) -> syn.LineFormat:
         return syn.LineFormat(_template(tmpl, "line_format"))
 
-    def label_fmt(self, dst: Token, src: Token) -> tuple[str, str, object]:
+    def label_fmt(self, dst: Token, src: Token) -> syn.LabelFormatItem:
         if src.type == "IDENTIFIER":
             return str(dst), "rename", str(src)
         return str(dst), "template", _template(src, "label_format")
@@ -400,7 +400,8 @@ def parse(query: str) -> syn.Query:
 def _syntax_message(exc: UnexpectedInput, query: str) -> str:
     line, col = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
-        ch = query[exc.pos_in_stream] if exc.pos_in_stream < len(query) else ""
+        pos = exc.pos_in_stream  # Optional on UnexpectedInput, always set by UnexpectedCharacters
+        ch = query[pos] if pos is not None and pos < len(query) else ""
         if ch in '"`':
             return f"parse error at line {line}, col {col}: literal not terminated"
         return f"parse error at line {line}, col {col}: syntax error: unexpected character {ch!r}"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.templates import Template
 from labkit.standins.loki.units import go_duration_seconds, parse_bytes
 
 ERROR = "__error__"
@@ -186,15 +187,31 @@ def _regex_parser(rx: re.Pattern[str], anchored: bool) -> StageFn:
     return run
 
 
+def _line_format(tmpl: Template) -> StageFn:
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        return tmpl.render(lbs, line, ts)
+
+    return run
+
+
+def _label_filter(expr: syn.LabelFilterExpr) -> StageFn:
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str | None:
+        return line if eval_label_filter(expr, lbs) else None
+
+    return run
+
+
 def _label_format(st: syn.LabelFormat) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
         snapshot = dict(lbs)  # every template sees the labels as they were before the stage
-        for dst, kind, src in st.items:
-            if kind == "rename":
-                value = snapshot.get(src, "")  # type: ignore[arg-type]
-                lbs.pop(src, None)  # type: ignore[arg-type]
+        for item in st.items:
+            if item[1] == "rename":
+                dst, _, src = item
+                value = snapshot.get(src, "")
+                lbs.pop(src, None)
             else:
-                value = src.render(snapshot, line, ts)  # type: ignore[attr-defined]
+                dst, _, tmpl = item
+                value = tmpl.render(snapshot, line, ts)
             lbs[dst] = value
         return line
 
@@ -298,8 +315,7 @@ def compile_stages(
         elif isinstance(st, syn.PatternParser):
             fns.append(_regex_parser(st.regex, anchored=True))
         elif isinstance(st, syn.LineFormat):
-            tmpl = st.template
-            fns.append(lambda ts, line, lbs, base, t=tmpl: t.render(lbs, line, ts))  # type: ignore[attr-defined,misc]
+            fns.append(_line_format(st.template))
         elif isinstance(st, syn.LabelFormat):
             fns.append(_label_format(st))
         elif isinstance(st, syn.DropKeep):
@@ -307,10 +323,7 @@ def compile_stages(
         elif isinstance(st, syn.Decolorize):
             fns.append(lambda ts, line, lbs, base: _ANSI.sub("", line))
         elif isinstance(st, syn.LabelFilter):
-            expr = st.expr
-            fns.append(
-                lambda ts, line, lbs, base, e=expr: line if eval_label_filter(e, lbs) else None
-            )  # type: ignore[misc]
+            fns.append(_label_filter(st.expr))
         elif isinstance(st, syn.Unwrap):
             unwrap = st
     return fns, unwrap, post
@@ -327,11 +340,12 @@ class Pipeline:
         self, ts: int, line: str, stream: Mapping[str, str], base: frozenset[str]
     ) -> Result | None:
         lbs = dict(stream)
-        out: str | None = line
+        out = line
         for fn in self.fns:
-            out = fn(ts, out, lbs, base)
-            if out is None:
+            next_out = fn(ts, out, lbs, base)
+            if next_out is None:
                 return None
+            out = next_out
         value = 1.0
         if self.unwrap is not None:
             value = self._unwrap(lbs)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
+
+from labkit.standins.loki.templates import Template
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,16 @@ class PatternParser:
 
 @dataclass(frozen=True)
 class LineFormat:
-    template: object  # templates.Template
+    template: Template
+
+
+# (dst, "rename", src label name) or (dst, "template", Template)
+LabelFormatItem = tuple[str, Literal["rename"], str] | tuple[str, Literal["template"], Template]
 
 
 @dataclass(frozen=True)
 class LabelFormat:
-    items: tuple[tuple[str, str, object], ...]  # (dst, "rename"|"template", src name or Template)
+    items: tuple[LabelFormatItem, ...]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ _ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
 _FIELD = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_]*)$")
 _STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$|^`([^`]*)`$')
 
+Func = Callable[[str], str]
+# ((kind, arg), functions): kind is "field" | "line" | "timestamp" | "literal"
+Action = tuple[tuple[str, str], tuple[Func, ...]]
+
 
 class TemplateError(ValueError):
     """The template uses something outside the supported subset, or is malformed."""
@@ -28,7 +32,7 @@ class TemplateError(ValueError):
 @dataclass(frozen=True)
 class Template:
     source: str
-    parts: tuple[object, ...]  # str literal, or (head, functions)
+    parts: tuple[str | Action, ...]  # str literal, or (head, functions)
 
     def fields(self) -> set[str]:
         """Labels the template reads (for query planning)."""
@@ -68,7 +72,7 @@ def _go_time(ts_ns: int) -> str:
 
 def parse_template(source: str, name: str = "line_format") -> Template:
     """Compile ``source``; raise TemplateError naming the offending action."""
-    parts: list[object] = []
+    parts: list[str | Action] = []
     pos = 0
     for m in _ACTION.finditer(source):
         text = source[pos : m.start()]
@@ -94,7 +98,7 @@ def parse_template(source: str, name: str = "line_format") -> Template:
     return Template(source, tuple(parts))
 
 
-def _parse_action(body: str, name: str) -> tuple[tuple[str, str], tuple[Callable[[str], str], ...]]:
+def _parse_action(body: str, name: str) -> Action:
     commands = [c.strip() for c in body.split("|")]
     head = commands[0]
     if m := _FIELD.match(head):
@@ -111,7 +115,7 @@ def _parse_action(body: str, name: str) -> tuple[tuple[str, str], tuple[Callable
             f"{{{{.label}}}}, __line__, __timestamp__ and the functions "
             f"{', '.join(sorted(FUNCTIONS))}"
         )
-    funcs = []
+    funcs: list[Func] = []
     for c in commands[1:]:
         if c not in FUNCTIONS:
             raise TemplateError(f'template: {name}:1: function "{c}" not defined')

@@ -124,9 +124,9 @@ def binary(
     matching: syn.Matching | None,
 ) -> Series | Scalar:
     """``lhs op rhs``; raise ValueError when vector matching is ambiguous."""
-    if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
-        return Scalar(_apply(op, lhs.values, rhs.values, return_bool, True))
     if isinstance(rhs, Scalar):
+        if isinstance(lhs, Scalar):
+            return Scalar(_apply(op, lhs.values, rhs.values, return_bool, True))
         return _prune({k: _apply(op, v, rhs.values, return_bool, True) for k, v in lhs.items()})
     if isinstance(lhs, Scalar):
         return _prune({k: _apply(op, lhs.values, v, return_bool, False) for k, v in rhs.items()})
