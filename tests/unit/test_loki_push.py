@@ -11,12 +11,21 @@ from labkit.standins.loki.params import ParamError, parse_step, parse_time
 from labkit.standins.loki.push import decode_push, encode_protobuf, parse_labels
 from labkit.standins.loki.store import PushError
 
-STREAMS = [({"job": "llm-api", "msg": 'say "hi"'}, [(1_700_000_000_123_456_789, "line one"), (1_700_000_001_000_000_000, "two")])]
+STREAMS = [
+    (
+        {"job": "llm-api", "msg": 'say "hi"'},
+        [(1_700_000_000_123_456_789, "line one"), (1_700_000_001_000_000_000, "two")],
+    )
+]
+JSON_BODY = orjson.dumps(
+    {"streams": [{"stream": labels, "values": [[str(t), line] for t, line in entries]}
+                 for labels, entries in STREAMS]}
+)
 
 
 @pytest.mark.parametrize(("body", "ctype", "encoding"), [
-    (orjson.dumps({"streams": [{"stream": STREAMS[0][0], "values": [[str(t), l] for t, l in STREAMS[0][1]]}]}), "application/json", ""),
-    (gzip.compress(orjson.dumps({"streams": [{"stream": STREAMS[0][0], "values": [[str(t), l] for t, l in STREAMS[0][1]]}]})), "application/json", "gzip"),
+    (JSON_BODY, "application/json", ""),
+    (gzip.compress(JSON_BODY), "application/json", "gzip"),
     (encode_protobuf(STREAMS), "application/x-protobuf", ""),
     (gzip.compress(encode_protobuf(STREAMS)), "application/x-protobuf", "gzip"),
 ], ids=["json", "json-gzip", "protobuf-snappy", "protobuf-gzip"])
@@ -27,7 +36,8 @@ def test_every_encoding_decodes_to_the_same_streams(body: bytes, ctype: str, enc
 
 @pytest.mark.parametrize(("body", "ctype", "message"), [
     (b"{not json", "application/json", "error parsing push request"),
-    (b'{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}', "application/json", "invalid timestamp"),
+    (b'{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}', "application/json",
+     "invalid timestamp"),
     (b'{"streams":[{"values":[]}]}', "application/json", '"stream"'),
     (b"\x00garbage", "application/x-protobuf", "snappy|protobuf"),
 ], ids=["bad-json", "bad-timestamp", "missing-stream", "bad-protobuf"])
@@ -56,7 +66,8 @@ def test_times_are_read_like_loki(value: str, expected: int) -> None:
     assert parse_time(value, 0, "start") == expected
 
 
-@pytest.mark.parametrize(("value", "expected_s"), [("15", 15), ("1m", 60), ("0.5", 0.5), (None, 14)],
+@pytest.mark.parametrize(("value", "expected_s"),
+                         [("15", 15), ("1m", 60), ("0.5", 0.5), (None, 14)],
                          ids=["seconds", "duration", "fraction", "default-range-over-250"])
 def test_steps(value: str | None, expected_s: float) -> None:
     """Steps are seconds or durations; the default divides one hour by 250, floored."""
