@@ -116,9 +116,9 @@ def _weights(
 
     Dimension 0 of the residual stream is held at 1.0: every embedding has 1.0 there and no
     layer writes to it. The output rows of ``suppressed`` tokens get -30 in that column, so
-    the model never samples them: no end-of-turn (every request generates exactly
-    ``max_tokens`` tokens, predictable load for the lab) and no control or non-ASCII bytes
-    (its nonsense is printable text).
+    the model never samples them: no end-of-turn (a request generates ``max_tokens`` tokens,
+    predictable load for the lab, except about one in 600 that llama-server ends early on a
+    stop sequence) and no control or non-ASCII bytes (its nonsense is printable text).
     """
 
     def mat(rows: int, cols: int, scale: float) -> np.ndarray:

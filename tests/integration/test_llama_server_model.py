@@ -82,14 +82,16 @@ def _chat(url: str, **extra: object) -> httpx.Response:
 
 
 def test_chat_completion_generates_max_tokens(server: str) -> None:
-    """A chat completion runs the ChatML template and generates exactly max_tokens tokens."""
+    """A chat completion runs the ChatML template and generates up to max_tokens tokens."""
     response = _chat(server)
     assert response.status_code == 200, response.text
     data = response.json()
-    # The model never samples end-of-turn, so every request yields the full max_tokens.
-    assert data["usage"]["completion_tokens"] == 16
+    # End-of-turn is suppressed, so nearly every request yields the full max_tokens; about
+    # one in 600 still ends early ("stop"), when llama-server matches a stop sequence.
+    tokens, reason = data["usage"]["completion_tokens"], data["choices"][0]["finish_reason"]
+    assert 0 < tokens <= 16
+    assert (reason, tokens == 16) in (("length", True), ("stop", False)), (reason, tokens)
     assert data["usage"]["prompt_tokens"] > 10  # the template wrapped the message
-    assert data["choices"][0]["finish_reason"] == "length"
     content = data["choices"][0]["message"]["content"]
     assert content and all(c.isprintable() or c == "\n" for c in content)
 
