@@ -97,7 +97,7 @@ def sent(lab_stack: Any) -> dict[str, SentTrace]:
 
     reply = client.chat.completions.create(model=MODEL, messages=messages,  # type: ignore[arg-type]
                                            max_tokens=MAX_TOKENS, extra_headers=headers("plain"))
-    assert reply.usage is not None and reply.usage.completion_tokens == MAX_TOKENS
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= MAX_TOKENS
     stream = client.chat.completions.create(model=MODEL, messages=messages,  # type: ignore[arg-type]
                                             max_tokens=MAX_TOKENS, stream=True,
                                             extra_headers=headers("stream"))
@@ -159,10 +159,13 @@ def test_inference_span_has_genai_attributes(sent: dict[str, SentTrace], kind: s
     assert attrs["gen_ai.request.model"] == MODEL
     assert attrs["gen_ai.request.max_tokens"] == MAX_TOKENS
     assert attrs["gen_ai.usage.input_tokens"] > 0
-    assert attrs["gen_ai.usage.output_tokens"] == MAX_TOKENS  # the tiny model never stops early
     reasons = attrs["gen_ai.response.finish_reasons"]
     # Jaeger renders an array attribute as its JSON text.
-    assert (json.loads(reasons) if isinstance(reasons, str) else reasons) == ["length"]
+    reasons = json.loads(reasons) if isinstance(reasons, str) else reasons
+    # The tiny model runs to max_tokens ("length"), but for a rare early "stop".
+    output = attrs["gen_ai.usage.output_tokens"]
+    assert (reasons, output == MAX_TOKENS) in ((["length"], True), (["stop"], False))
+    assert 0 < output <= MAX_TOKENS
     assert attrs["server.address"] == upstream.hostname
     assert attrs["server.port"] == upstream.port
 

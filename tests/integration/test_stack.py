@@ -29,13 +29,14 @@ def test_openai_client_requests_show_up_in_prometheus(lab_stack: Lab) -> None:
     before = prom.scalar('sum(llm_requests_total{status="success"})', default=0.0)
     reply = client.chat.completions.create(
         model="labkit-tiny", messages=[{"role": "user", "content": "hello"}], max_tokens=8)
-    assert reply.usage is not None and reply.usage.completion_tokens == 8
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 8
+    assert (reply.choices[0].finish_reason == "length") == (reply.usage.completion_tokens == 8)
     stream = client.chat.completions.create(
         model="labkit-tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
         stream=True)
     pieces = [c.choices[0].delta.content for c in stream
               if c.choices and c.choices[0].delta.content]
-    assert len(pieces) == 4
+    assert 0 < len(pieces) <= 4
     prom.wait_for('sum(llm_requests_total{status="success"})',
                   lambda f: not f.empty and f.value.sum() >= before + 2, timeout=30)
     prom.wait_for("sum(llamacpp:tokens_predicted_total)",
