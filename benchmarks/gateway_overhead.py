@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--port-offset", type=int, default=36000)
+    parser.add_argument("--port-offset", type=int, default=14000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runtime = LocalRuntime(LabConfig(run_dir=Path(tmp), port_offset=args.port_offset))

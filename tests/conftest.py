@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-# Ports of the test lab: well away from a learner's own lab on the default ports. Read once,
-# before the autouse fixture below clears LABKIT_*, so two test runs can sit side by side.
-TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 31000)
+# Ports of the test lab: away from a learner's own lab on the default ports, and below the
+# kernel's ephemeral range (32768 and up), where any client socket could take them first.
+# Read once, before the autouse fixture below clears LABKIT_*, so two test runs can sit
+# side by side. Other tests in tests/integration use offsets 11000 to 14000.
+TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
 
 
 @pytest.fixture(autouse=True)

@@ -113,7 +113,7 @@ def _free(port: int) -> bool:
 
 def test_down_leaves_no_process(tmp_path: Path) -> None:
     """`down` stops every process `up` started, children included, and frees the ports."""
-    config = LabConfig(run_dir=tmp_path, port_offset=33000)
+    config = LabConfig(run_dir=tmp_path, port_offset=11000)
     runtime = LocalRuntime(config)
     state = runtime.up(["llama-server", "gateway", "prometheus"], progress=lambda _: None)
     pids = [s.pid for s in state.services.values()]
@@ -126,7 +126,7 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
 
 def test_busy_port_fails_clearly_and_cleans_up(tmp_path: Path) -> None:
     """A busy gateway port names the service and port, and what started is stopped again."""
-    config = LabConfig(run_dir=tmp_path, port_offset=34000)
+    config = LabConfig(run_dir=tmp_path, port_offset=12000)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", config.port(8000)))
         sock.listen()
@@ -140,7 +140,7 @@ def test_service_crashing_at_start_shows_its_log(tmp_path: Path) -> None:
     """llama-server given a broken model fails with its exit and its own last log lines."""
     model = tmp_path / "broken.gguf"
     model.write_bytes(b"not a gguf file at all")
-    config = LabConfig(run_dir=tmp_path / "run", port_offset=35000, model=model,
+    config = LabConfig(run_dir=tmp_path / "run", port_offset=13000, model=model,
                        start_timeout=30)
     with pytest.raises(ServiceStartError, match=r"(?s)llama-server exited .*Last lines of"):
         LocalRuntime(config).up(["llama-server"], progress=lambda _: None)
