@@ -17,22 +17,48 @@ import pandas as pd
 from labkit.errors import QueryError
 from labkit.exercises.core import CheckFailed, Outcome
 
-__all__ = ["close_to", "same_promql", "series_key"]
+__all__ = ["Key", "Samples", "close_to", "compare_samples", "fmt_key", "same_promql",
+           "series_key"]
 
 IGNORED_LABELS = {"timestamp", "value", "metric"}
 
+Key = tuple[tuple[str, str], ...]
+Samples = dict[Key, float]  # one value per series, keyed by its sorted label pairs
 
-def series_key(row: pd.Series, labels: list[str]) -> tuple[tuple[str, str], ...]:
+
+def series_key(row: pd.Series, labels: list[str]) -> Key:
     return tuple((k, str(row[k])) for k in labels if isinstance(row.get(k), str) and row[k])
 
 
-def _as_map(frame: pd.DataFrame) -> dict[tuple[tuple[str, str], ...], float]:
+def _as_map(frame: pd.DataFrame) -> Samples:
     labels = sorted(c for c in frame.columns if c not in IGNORED_LABELS)
     return {series_key(row, labels): float(row["value"]) for _, row in frame.iterrows()}
 
 
-def _fmt(key: tuple[tuple[str, str], ...]) -> str:
+def fmt_key(key: Key) -> str:
+    """A series key as PromQL/LogQL label braces."""
     return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
+
+
+def compare_samples(got: Samples, want: Samples, *, rel: float = 1e-6,
+                    abs_tol: float = 1e-9) -> Outcome:
+    """Same label sets, and values within tolerance (NaN equals NaN)."""
+    if set(got) != set(want):
+        missing = [fmt_key(k) for k in want if k not in got][:3]
+        extra = [fmt_key(k) for k in got if k not in want][:3]
+        parts = [f"your query returned {len(got)} series, the answer has {len(want)}"]
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra)}")
+        return Outcome(False, "; ".join(parts))
+    for key, value in want.items():
+        mine = got[key]
+        both_nan = math.isnan(value) and math.isnan(mine)
+        if not both_nan and not math.isclose(mine, value, rel_tol=rel, abs_tol=abs_tol):
+            return Outcome(False, f"{fmt_key(key)}: your value {mine:.6g}, expected {value:.6g}")
+    values = ", ".join(f"{v:.4g}" for v in list(want.values())[:3])
+    return Outcome(True, f"same result as the reference ({len(want)} series: {values})")
 
 
 def same_promql(lab: Any, answer: str, reference: str, *, rel: float = 1e-6,
@@ -51,23 +77,7 @@ def same_promql(lab: Any, answer: str, reference: str, *, rel: float = 1e-6,
     if require_data and want.empty:
         raise CheckFailed("the reference query has no data yet: generate some traffic "
                           "(run the load cell) and check again")
-    got_map, want_map = _as_map(got), _as_map(want)
-    if set(got_map) != set(want_map):
-        missing = [_fmt(k) for k in want_map if k not in got_map][:3]
-        extra = [_fmt(k) for k in got_map if k not in want_map][:3]
-        parts = [f"your query returned {len(got_map)} series, the answer has {len(want_map)}"]
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra)}")
-        return Outcome(False, "; ".join(parts))
-    for key, value in want_map.items():
-        mine = got_map[key]
-        both_nan = math.isnan(value) and math.isnan(mine)
-        if not both_nan and not math.isclose(mine, value, rel_tol=rel, abs_tol=abs_tol):
-            return Outcome(False, f"{_fmt(key)}: your value {mine:.6g}, expected {value:.6g}")
-    values = ", ".join(f"{v:.4g}" for v in list(want_map.values())[:3])
-    return Outcome(True, f"same result as the reference ({len(want_map)} series: {values})")
+    return compare_samples(_as_map(got), _as_map(want), rel=rel, abs_tol=abs_tol)
 
 
 def close_to(answer: Any, expected: float, *, rel: float = 0.05, abs_tol: float = 0.0,

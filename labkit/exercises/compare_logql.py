@@ -14,20 +14,18 @@ so every line up to that one has arrived. Two queries are the same answer when:
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from labkit.errors import QueryError
+from labkit.exercises.compare import Key, Samples, compare_samples
 from labkit.exercises.core import CheckFailed, Outcome
 
 __all__ = ["Entries", "Samples", "entries", "request_ids", "same_logql_lines",
            "same_logql_metric", "samples", "settled_end", "wait_for_requests"]
 
 Entries = set[tuple[int, str]]
-Key = tuple[tuple[str, str], ...]
-Samples = dict[Key, float]
 
 LOOKBACK_S = 3600.0  # how far back settled_end looks for the newest line
 # Lines per log query: the whole answer, within real Loki's max_entries_limit_per_query (5000).
@@ -88,10 +86,6 @@ def samples(lab: Any, logql: str, *, at: float, who: str = "the query") -> Sampl
     return {_key(s.get("metric", {})): float(s["value"][1]) for s in data["result"]}
 
 
-def fmt_key(key: Key) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
-
-
 PREVIEW_FIELDS = ("request_id", "user_id", "level", "status", "duration_ms", "error_type",
                   "message")
 
@@ -132,27 +126,6 @@ def same_logql_lines(lab: Any, answer: Any, reference: str, *, window_s: float,
     if extra:
         parts.append(f"unexpected e.g. {_line_preview(min(extra)[1])}")
     return Outcome(False, "; ".join(parts))
-
-
-def compare_samples(got: Samples, want: Samples, *, rel: float = 1e-6,
-                    abs_tol: float = 1e-9) -> Outcome:
-    """Same label sets, and values within tolerance (NaN equals NaN)."""
-    if set(got) != set(want):
-        missing = [fmt_key(k) for k in want if k not in got][:3]
-        extra = [fmt_key(k) for k in got if k not in want][:3]
-        parts = [f"your query returned {len(got)} series, the answer has {len(want)}"]
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra)}")
-        return Outcome(False, "; ".join(parts))
-    for key, value in want.items():
-        mine = got[key]
-        if not (math.isnan(value) and math.isnan(mine)) and \
-                not math.isclose(mine, value, rel_tol=rel, abs_tol=abs_tol):
-            return Outcome(False, f"{fmt_key(key)}: your value {mine:.6g}, expected {value:.6g}")
-    values = ", ".join(f"{v:.4g}" for v in list(want.values())[:3])
-    return Outcome(True, f"same result as the reference ({len(want)} series: {values})")
 
 
 def same_logql_metric(lab: Any, answer: Any, reference: str, *, end: float | None = None,

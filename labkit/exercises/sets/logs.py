@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from labkit.exercises.compare import fmt_key
 from labkit.exercises.compare_logql import (
     SELECTOR,
     entries,
-    fmt_key,
     request_ids,
     same_logql_lines,
     same_logql_metric,
