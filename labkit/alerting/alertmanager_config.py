@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from labkit.alerting.templates import default_stack_dir, render_file
 from labkit.errors import LabError
+from labkit.runtime.templates import render_file
+from labkit.runtime.templates import stack_dir as default_stack_dir
 
 __all__ = ["RECEIVERS", "ProductionReceivers", "render_alertmanager_config"]
 

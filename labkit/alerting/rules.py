@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit.alerting.templates import default_stack_dir, render_file
 from labkit.errors import LabError
+from labkit.runtime.templates import render_file
+from labkit.runtime.templates import stack_dir as default_stack_dir
 
 __all__ = ["ALERT_NAMES", "render_rule_tests", "render_rules"]
 
