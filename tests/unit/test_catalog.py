@@ -52,3 +52,22 @@ def test_unknown_service_lists_known_ones() -> None:
     """Asking for a service that does not exist names the ones that do."""
     with pytest.raises(KeyError, match="known services: llama-server"):
         catalog.get("grafana-enterprise")
+
+
+@pytest.mark.parametrize("name", ["loki", "jaeger"])
+def test_real_binary_configs_render_on_loopback(name: str, tmp_path: Path) -> None:
+    """With a real loki or jaeger binary, its rendered config is YAML bound to the lab's ports."""
+    import yaml
+
+    spec = catalog.get(name)
+    cfg = LabConfig(run_dir=tmp_path, port_offset=500)
+    ports = {k: cfg.port(p) for k, p in spec.ports.items()}
+    ctx = ServiceContext(config=cfg, run_dir=tmp_path, data_dir=tmp_path / "d", urls={},
+                         ports=ports)
+    argv = spec.launches[0].args(ctx)
+    config = Path(argv[-1].split("=", 1)[-1])
+    text = config.read_text()
+    yaml.safe_load(text)
+    for port in ports.values():
+        assert f"127.0.0.1:{port}" in text or f"port: {port}" in text
+    assert str(tmp_path / "d") in text, "data must live in the lab's data directory"
