@@ -173,11 +173,11 @@ def test_prompt_logging_is_opt_in(fake: FakeLlamaServer, tmp_path: Path) -> None
     assert log_lines(tmp_path)[-1]["prompt"] == "hello there"
 
 
-def test_usage_rows_are_stored(client: TestClient, tmp_path: Path) -> None:
-    """Each served request becomes a usage_logs row for cost tracking."""
-    client.post(CHAT, json=HELLO, headers={"x-user-id": "u1"})
-    client.post(CHAT, json=HELLO)
-    client.close()  # flushes the writer thread
+def test_usage_rows_are_stored(fake: FakeLlamaServer, tmp_path: Path) -> None:
+    """Each served request becomes a usage_logs row, all written by the time it shuts down."""
+    with make_client(fake.url, tmp_path) as client:
+        client.post(CHAT, json=HELLO, headers={"x-user-id": "u1"})
+        client.post(CHAT, json=HELLO)
     rows = sqlite3.connect(tmp_path / "usage.db").execute(
         "SELECT model, user_id, total_tokens, status FROM usage_logs ORDER BY id").fetchall()
     assert rows == [("labkit-tiny", "u1", 7, 200), ("labkit-tiny", None, 7, 200)]
