@@ -38,8 +38,8 @@ def _env_urls(env: dict[str, str]) -> dict[str, str]:
 class Lab:
     """The lab's services and clients for them.
 
-    Start a local lab for the length of a ``with`` block (stopped again at the end,
-    and cleaned up if the start fails)::
+    Start a local lab for the length of a ``with`` block (stopped again at the end, unless
+    it was already running; a failed start cleans up after itself)::
 
         with Lab() as lab:
             print(lab.prometheus.query("up"))
@@ -51,36 +51,39 @@ class Lab:
                  urls: dict[str, str] | None = None) -> None:
         self.config = config or LabConfig.from_env()
         self.urls: dict[str, str] = dict(urls or {})
-        self._started = False
+        self._started: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def up(self, services: list[str] | None = None, progress: Any = print) -> Lab:
-        """Start the local lab (idempotent) and learn its URLs."""
+        """Start the local lab (idempotent) and learn its URLs.
+
+        A failed start stops what this call started and raises, naming the service.
+        """
         from labkit.runtime.local import LocalRuntime
 
-        state = LocalRuntime(self.config).up(services, progress=progress)
+        runtime = LocalRuntime(self.config)
+        before = runtime.running()
+        state = runtime.up(services, progress=progress)
+        self._started |= set(state.services) - before
         self.urls = {**state.urls(), **_env_urls(dict(os.environ))}
-        self._started = True
         return self
 
-    def down(self, progress: Any = print) -> None:
-        """Stop what the local lab started; safe to call twice."""
+    def down(self, services: list[str] | None = None, progress: Any = print) -> None:
+        """Stop the local lab (or only ``services``); safe to call twice."""
         from labkit.runtime.local import LocalRuntime
 
-        LocalRuntime(self.config).down(progress=progress)
-        self._started = False
+        LocalRuntime(self.config).down(services, progress=progress)
+        self._started = set() if services is None else self._started - set(services)
 
     def __enter__(self) -> Lab:
-        try:
-            return self.up()
-        except BaseException:
-            self.down(progress=lambda _: None)
-            raise
+        return self.up()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.down(progress=lambda _: None)
+        # Services that were already running when the block began are left running.
+        if self._started:
+            self.down(sorted(self._started), progress=lambda _: None)
 
     # -- where things are ------------------------------------------------------------------------
 

@@ -76,6 +76,10 @@ class LocalRuntime:
     def _running(self, svc: ServiceState) -> bool:
         return is_alive(svc.pid, svc.create_time)
 
+    def running(self) -> set[str]:
+        """The services of the state file whose processes are alive."""
+        return {name for name, svc in self.load_state().services.items() if self._running(svc)}
+
     # -- up ----------------------------------------------------------------------------------
 
     def _choose(self, spec: ServiceSpec) -> tuple[LocalLaunch, list[str]] | None:
@@ -175,14 +179,21 @@ class LocalRuntime:
 
     # -- down / status -------------------------------------------------------------------------
 
-    def down(self, progress: Progress = print) -> list[str]:
-        """Stop everything the state file lists, newest first; returns the names stopped."""
+    def down(self, services: Iterable[str] | None = None, progress: Progress = print
+             ) -> list[str]:
+        """Stop what the state file lists (or only ``services``), newest first.
+
+        Returns the names stopped.
+        """
         state = LabState.load(self.config.state_file)
         if state is None or not state.services:
             progress("nothing is running")
             return []
+        wanted = set(state.services) if services is None else set(services)
         stopped = []
         for name in reversed(list(state.services)):
+            if name not in wanted:
+                continue
             svc = state.services.pop(name)
             stop_pid(svc.pid, svc.create_time, timeout=catalog.get(name).stop_timeout)
             if is_alive(svc.pid, svc.create_time):

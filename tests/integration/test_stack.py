@@ -163,3 +163,18 @@ def test_labkit_status_and_logs_commands(lab_env: Path, capsys: pytest.CaptureFi
     assert "SERVICE" in out and "gateway" in out and "healthy" in out
     assert main(["logs", "llama-server", "-n", "5"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_lab_context_manager_stops_only_what_it_started(tmp_path: Path) -> None:
+    """`with Lab()` stops the services it started, and leaves running what already ran."""
+    config = LabConfig(run_dir=tmp_path, port_offset=14500)
+    runtime = LocalRuntime(config)
+    runtime.up(["llama-server"], progress=lambda _: None)
+    try:
+        with Lab(config) as lab:
+            assert {"llama-server", "gateway", "prometheus"} <= runtime.running()
+            assert httpx.get(lab.gateway_url + "/health").status_code == 200
+        assert runtime.running() == {"llama-server"}
+    finally:
+        runtime.down(progress=lambda _: None)
+    assert runtime.running() == set()
