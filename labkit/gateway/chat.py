@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.background import BackgroundTask
 
 from labkit.gateway.errors import APIError, bad_request
 from labkit.gateway.record import RequestRecord, new_request_id
@@ -137,8 +138,13 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
                 payload["stream_options"] = {"include_usage": True}
                 want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 acquired = False  # the stream owns the slot from here
+                end = _StreamEnd(state, rec)
+                # If the client leaves before the first chunk, the generator never runs and
+                # its `finally` never frees the slot: the background task, which Starlette
+                # runs after the response either way, does it then.
                 return StreamingResponse(
-                    _relay(state, rec, payload, want_usage, max_tokens),
+                    _relay(state, rec, payload, want_usage, max_tokens, end),
+                    background=BackgroundTask(end, 499, CLIENT_CLOSED),
                     media_type="text/event-stream", headers=headers)
             result = await _complete(state, rec, payload, max_tokens)
         _release(state, rec)
@@ -202,8 +208,27 @@ async def _complete(state: GatewayState, rec: RequestRecord, payload: dict[str, 
     return result
 
 
+class _StreamEnd:
+    """Frees a stream's slot and records its outcome exactly once, whoever gets there first."""
+
+    def __init__(self, state: GatewayState, rec: RequestRecord) -> None:
+        self.state, self.rec, self.done = state, rec, False
+
+    def __call__(self, status: int, error: APIError | None = None,
+                 exc: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        _release(self.state, self.rec)
+        self.rec.finish(status, self.state.metrics, self.state.usage, error=error, exc=exc)
+        self.rec.span.end()  # type: ignore[union-attr]
+
+
+CLIENT_CLOSED = APIError(499, "the client closed the connection", error_type="client_closed")
+
+
 async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any],
-                 want_usage: bool, max_tokens: int) -> AsyncIterator[bytes]:
+                 want_usage: bool, max_tokens: int, end: _StreamEnd) -> AsyncIterator[bytes]:
     """Relay llama-server's SSE events chunk by chunk, recording TTFT and usage."""
     tracer = state.tracer
     status, error, exc = 200, None, None
@@ -243,12 +268,8 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
         yield f"data: {json.dumps(err.body())}\n\n".encode()
     except BaseException as e:  # includes the client going away (CancelledError)
         if not delivered:
-            status = 499
-            error = APIError(499, "the client closed the connection",
-                             error_type="client_closed")
+            status, error = 499, CLIENT_CLOSED
             exc = e if not isinstance(e, GeneratorExit) else None
         raise
     finally:
-        _release(state, rec)
-        rec.finish(status, state.metrics, state.usage, error=error, exc=exc)
-        rec.span.end()  # type: ignore[union-attr]
+        end(status, error, exc)

@@ -222,3 +222,15 @@ def test_openmetrics_exposition_carries_trace_exemplars(client: TestClient) -> N
     bucket_lines = [line for line in text.splitlines()
                     if line.startswith("llm_request_duration_seconds_bucket") and "# {" in line]
     assert bucket_lines and 'trace_id="' in bucket_lines[0]
+
+
+def test_streams_abandoned_by_the_client_free_their_slot(tmp_path: Path) -> None:
+    """Clients that leave mid-stream do not leak the gateway's single slot."""
+    with FakeLlamaServer(delay_s=0.05) as fake, \
+            make_client(fake.url, tmp_path, max_concurrency=1, max_queue=0) as c:
+        for _ in range(5):
+            with c.stream("POST", CHAT, json={**HELLO, "stream": True}) as r:
+                assert r.status_code == 200  # then leave without reading the body
+        r2 = c.post(CHAT, json=HELLO)
+        assert r2.status_code == 200, r2.text
+        assert sample(c, "llm_active_requests") == 0
