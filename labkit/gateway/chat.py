@@ -229,10 +229,13 @@ CLIENT_CLOSED = APIError(499, "the client closed the connection", error_type="cl
 
 async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any],
                  want_usage: bool, max_tokens: int, end: _StreamEnd) -> AsyncIterator[bytes]:
-    """Relay llama-server's SSE events chunk by chunk, recording TTFT and usage."""
+    """Relay llama-server's SSE events chunk by chunk, recording TTFT and usage.
+
+    The closing ``[DONE]`` is held back until the request is recorded and its spans are
+    ended: a client that hangs up on reading it must not leave them open or count as a 499.
+    """
     tracer = state.tracer
-    status, error, exc = 200, None, None
-    delivered = False  # the client has had [DONE]: leaving after that is not a failure
+    done = b"data: [DONE]\n\n"
     try:
         with trace.use_span(rec.span, end_on_exit=False,  # type: ignore[arg-type]
                             record_exception=False, set_status_on_exception=False):
@@ -241,35 +244,35 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
                     attributes=_inference_span_attrs(state, max_tokens, rec.model)) as span:
                 async for raw, event in state.upstream.stream_chat(
                         payload, timeout=state.faults.upstream_timeout()):
-                    if event is not None:
-                        if event.get("usage"):
-                            rec.prompt_tokens = int(event["usage"].get("prompt_tokens", 0))
-                            rec.completion_tokens = int(
-                                event["usage"].get("completion_tokens", 0))
-                        choices = event.get("choices") or []
-                        if choices:
-                            delta = choices[0].get("delta") or {}
-                            if rec.ttft_s is None and delta.get("content"):
-                                rec.ttft_s = time.perf_counter() - rec.started
-                                span.add_event("gen_ai.first_token",
-                                               {"gen_ai.server.time_to_first_token": rec.ttft_s})
-                            rec.finish_reason = choices[0].get("finish_reason") or rec.finish_reason
-                        elif event.get("usage") and not want_usage:
-                            continue  # the client did not ask for the usage chunk
-                        event["model"] = rec.model
-                        raw = f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
-                    yield raw
-                    delivered = delivered or raw.startswith(b"data: [DONE]")
+                    if event is None:
+                        if raw.startswith(b"data: [DONE]"):
+                            done = raw
+                            continue
+                        yield raw
+                        continue
+                    if event.get("usage"):
+                        rec.prompt_tokens = int(event["usage"].get("prompt_tokens", 0))
+                        rec.completion_tokens = int(event["usage"].get("completion_tokens", 0))
+                    choices = event.get("choices") or []
+                    if choices:
+                        delta = choices[0].get("delta") or {}
+                        if rec.ttft_s is None and delta.get("content"):
+                            rec.ttft_s = time.perf_counter() - rec.started
+                            span.add_event("gen_ai.first_token",
+                                           {"gen_ai.server.time_to_first_token": rec.ttft_s})
+                        rec.finish_reason = choices[0].get("finish_reason") or rec.finish_reason
+                    elif event.get("usage") and not want_usage:
+                        continue  # the client did not ask for the usage chunk
+                    event["model"] = rec.model
+                    yield f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
                 _set_usage(span, rec)
             with tracer.start_as_current_span("post_process"):
                 pass  # chunks were rewritten on the fly; nothing is left to do
+        end(200)
+        yield done
     except APIError as err:
-        status, error = err.status, err
+        end(err.status, err)
         yield f"data: {json.dumps(err.body())}\n\n".encode()
-    except BaseException as e:  # includes the client going away (CancelledError)
-        if not delivered:
-            status, error = 499, CLIENT_CLOSED
-            exc = e if not isinstance(e, GeneratorExit) else None
+    except BaseException as exc:  # includes the client going away (CancelledError)
+        end(499, CLIENT_CLOSED, exc if not isinstance(exc, GeneratorExit) else None)
         raise
-    finally:
-        end(status, error, exc)
