@@ -11,7 +11,6 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.background import BackgroundTask
 
 from labkit.gateway.errors import APIError, bad_request
 from labkit.gateway.record import RequestRecord, new_request_id
@@ -139,12 +138,8 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
                 want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 acquired = False  # the stream owns the slot from here
                 end = _StreamEnd(state, rec)
-                # If the client leaves before the first chunk, the generator never runs and
-                # its `finally` never frees the slot: the background task, which Starlette
-                # runs after the response either way, does it then.
-                return StreamingResponse(
-                    _relay(state, rec, payload, want_usage, max_tokens, end),
-                    background=BackgroundTask(end, 499, CLIENT_CLOSED),
+                return _GuardedStream(
+                    _relay(state, rec, payload, want_usage, max_tokens, end), end,
                     media_type="text/event-stream", headers=headers)
             result = await _complete(state, rec, payload, max_tokens)
         _release(state, rec)
@@ -222,6 +217,24 @@ class _StreamEnd:
         _release(self.state, self.rec)
         self.rec.finish(status, self.state.metrics, self.state.usage, error=error, exc=exc)
         self.rec.span.end()  # type: ignore[union-attr]
+
+
+class _GuardedStream(StreamingResponse):
+    """A stream whose slot is freed even if the client leaves before the first chunk.
+
+    The generator then never runs, so its own cleanup never does; this runs after the
+    response either way (a no-op when the generator already finished the request).
+    """
+
+    def __init__(self, content: AsyncIterator[bytes], end: _StreamEnd, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._end = end
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._end(499, CLIENT_CLOSED)
 
 
 CLIENT_CLOSED = APIError(499, "the client closed the connection", error_type="client_closed")
