@@ -55,8 +55,9 @@ def test_openai_client_sees_gateway_errors(lab_stack: Lab) -> None:
 def test_every_target_is_scraped(lab_stack: Lab) -> None:
     """Prometheus scrapes llama-server, the gateway, itself and the node exporter."""
     prom = lab_stack.prometheus
-    frame = prom.wait_for("up", lambda f: {"llama-server", "llm-api", "prometheus"}
-                          <= set(f.job) and f.value.min() == 1, timeout=30)
+    frame = prom.wait_for("up", lambda f: not f.empty and {"llama-server", "llm-api",
+                                                            "prometheus"} <= set(f.job)
+                          and f.value.min() == 1, timeout=30)
     if find_binary("node_exporter"):
         assert "node" in set(frame.job)
 
