@@ -10,10 +10,9 @@ scrapes and fires about 30 s later; after a reset the errors take up to a minute
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -21,6 +20,7 @@ import pytest
 
 from labkit import faults
 from labkit.query.alerts import expire_silence, notifications, prometheus_alerts, silences
+from labkit.testing import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +30,6 @@ RESOLVE_WITHIN_S = 150.0  # expected ~60 s: the [1m] window empties, then group_
 QUIET_WITHIN_S = 150.0  # an earlier test may have left the alert active
 PILLAR_WAIT_S = 30.0  # scrape 2 s, shipper batch 1 s, span export ~1 s
 
-T = TypeVar("T")
-
-
-def _poll(what: str, fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float,
-          interval: float = 1.0) -> T:
-    """Fetch until ``ready(value)``; fail naming what never came and the last value seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if ready(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not seen within {timeout:g}s; last seen:\n{value!r}")
-        time.sleep(interval)
 
 
 def _state(prom_url: str) -> str:
@@ -89,7 +75,7 @@ def test_injected_errors_page_and_then_resolve(lab_stack: Any, traffic: None) ->
     for sid in silences(am).query("state == 'active'")["id"]:
         expire_silence(am, sid)
     faults.reset(lab_stack.gateway_url)
-    _poll(f"{ALERT} inactive before the test", lambda: _state(prom), lambda s: s == "inactive",
+    poll_until(f"{ALERT} inactive before the test", lambda: _state(prom), lambda s: s == "inactive",
           QUIET_WITHIN_S, interval=2.0)
 
     injected = pd.Timestamp.now(tz="UTC")
@@ -103,9 +89,9 @@ def test_injected_errors_page_and_then_resolve(lab_stack: Any, traffic: None) ->
                 seen.append(current)
             return current
 
-        _poll(f"{ALERT} firing in Prometheus", state, lambda s: s == "firing", FIRE_WITHIN_S)
+        poll_until(f"{ALERT} firing in Prometheus", state, lambda s: s == "firing", FIRE_WITHIN_S)
         assert "pending" in seen, f"firing without a pending phase first: {seen}"
-        pages = _poll("a firing notification at the pager",
+        pages = poll_until("a firing notification at the pager",
                       lambda: notifications(sink, receiver="pager", alertname=ALERT,
                                             status="firing"),
                       lambda f: (f["received_at"] >= injected).any(), 30.0)
@@ -116,7 +102,7 @@ def test_injected_errors_page_and_then_resolve(lab_stack: Any, traffic: None) ->
         faults.reset(lab_stack.gateway_url)
 
     cleared = pd.Timestamp.now(tz="UTC")
-    resolved = _poll("a resolved notification at the pager",
+    resolved = poll_until("a resolved notification at the pager",
                      lambda: notifications(sink, receiver="pager", alertname=ALERT,
                                            status="resolved"),
                      lambda f: (f["received_at"] >= cleared).any(), RESOLVE_WITHIN_S)
@@ -145,20 +131,20 @@ def test_injected_fault_shows_in_metrics_logs_and_traces(lab_stack: Any) -> None
             assert response.status_code == 500, response.text
 
         # Metrics: the error counter went up, under the fault's own error_type.
-        _poll("the injected_fault counter in Prometheus",
+        poll_until("the injected_fault counter in Prometheus",
               lambda: prom.scalar(counter, default=0.0), lambda v: v >= before + 1,
               PILLAR_WAIT_S)
 
         # Logs: the request's line, at ERROR, with error_type injected_fault.
         logql = (f'{{job="llm-api", level="ERROR"}} | json | request_id="{request_id}"'
                  ' | error_type="injected_fault"')
-        lines = _poll("the ERROR log line in Loki",
+        lines = poll_until("the ERROR log line in Loki",
                       lambda: loki.query_range(logql, start="-10m", limit=10),
                       lambda f: not f.empty, PILLAR_WAIT_S)
         assert (lines["status"].astype(int) == 500).all()
 
         # Traces: a span of the request with error status and the fault's error.type.
-        spans = _poll("the error span in Jaeger",
+        spans = poll_until("the error span in Jaeger",
                       lambda: jaeger.find_traces("llm-api", tags={"request_id": request_id},
                                                  lookback="10m", limit=5),
                       lambda f: (f["status"] == "error").any(), PILLAR_WAIT_S)

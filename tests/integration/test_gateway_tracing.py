@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +22,7 @@ import pytest
 
 from labkit import faults
 from labkit.query.jaeger import Jaeger
+from labkit.testing import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +30,6 @@ MODEL = "labkit-tiny"
 MAX_TOKENS = 8
 ROOT = "POST /v1/chat/completions"
 
-T = TypeVar("T")
-
-
-def _poll(fetch: Callable[[], T], ready: Callable[[T], bool], what: str,
-          timeout: float = 15.0) -> T:
-    """Fetch until ready; the BatchSpanProcessor exports about once a second."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if ready(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not there after {timeout:g}s; last seen: {value!r}")
-        time.sleep(0.3)
 
 
 @dataclass
@@ -77,8 +62,8 @@ def _fetch_trace(jaeger: Jaeger, request_id: str) -> SentTrace:
 
     # The server span ends last and the processor exports in order: once it is
     # there, every span of the trace is.
-    frame = _poll(fetch, lambda f: (f["operation"] == ROOT).any(),
-                  f"the server span of {request_id}")
+    frame = poll_until(f"the server span of {request_id}", fetch,
+                       lambda f: (f["operation"] == ROOT).any(), interval=0.3)
     assert frame["trace_id"].nunique() == 1
     raw = jaeger.get(f"/api/traces/{frame['trace_id'].iloc[0]}")["data"][0]
     return SentTrace(request_id, frame, raw)
@@ -231,8 +216,9 @@ def test_log_line_carries_trace_and_span_ids(sent: dict[str, SentTrace], kind: s
     t = sent[kind]
     logql = f'{{job="llm-api"}} | json | request_id="{t.request_id}"'
     with lab_stack.loki as loki:
-        lines = _poll(lambda: loki.query_range(logql, start="-10m"), lambda f: len(f) >= 1,
-                      f"the log line of {t.request_id}")
+        lines = poll_until(f"the log line of {t.request_id}",
+                           lambda: loki.query_range(logql, start="-10m"), lambda f: len(f) >= 1,
+                           interval=0.3)
     assert len(lines) == 1
     line = json.loads(lines["line"].iloc[0])
     assert line["message"] == "Request completed"
