@@ -463,7 +463,23 @@ def parse(query: str) -> syn.Query:
     except _SemanticError as err:
         raise LogQLParseError(f"parse error : {err}") from None
     except UnexpectedInput as exc:
-        raise LogQLParseError(_syntax_message(exc, query)) from None
+        raise LogQLParseError(_syntax_message(exc, query) + _unsupported_hint(query)) from None
+
+
+# Constructs of Loki's LogQL the stand-in refuses (docs/logql.md); a syntax error in a query
+# using one says which.
+_UNSUPPORTED = re.compile(
+    r"\b(unpack|rate_counter|sort_desc|sort|count_values|variants|absent|distinct|"
+    r"first_over_time_by|sum_over_time_by)\b"
+)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`')
+
+
+def _unsupported_hint(query: str) -> str:
+    m = _UNSUPPORTED.search(_STRINGS.sub('""', query))
+    if m is None:
+        return ""
+    return f" (the labkit stand-in does not support `{m.group(1)}`; see docs/logql.md)"
 
 
 def _syntax_message(exc: UnexpectedInput, query: str) -> str:
