@@ -10,6 +10,7 @@
     ├── ProvisionError               installing a binary or the model failed
     ├── ContainerEngineError         the Docker engine is unreachable or refused a request
     ├── LabNotRunning                no running lab was found
+    ├── WaitTimeout                  what a notebook waited for did not happen in time
     ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
     │   ├── QueryHTTPError           the server answered with an error (.url, .status, .body)
     │   └── QueryParseError          the server could not parse the query
@@ -37,6 +38,7 @@ __all__ = [
     "ServiceError",
     "ServiceNotReady",
     "ServiceStartError",
+    "WaitTimeout",
 ]
 
 
@@ -90,6 +92,10 @@ class ProvisionError(LabError):
 
 class LabNotRunning(LabError):
     """No running lab was found (no state file and no LABKIT_*_URL variables)."""
+
+
+class WaitTimeout(LabError, TimeoutError):
+    """``wait_for`` gave up: what it waited for did not happen within the timeout."""
 
 
 class QueryError(LabError):

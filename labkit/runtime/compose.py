@@ -39,6 +39,10 @@ HEADER = """\
 # Every port binds 127.0.0.1. LABKIT_IMAGE_<SERVICE> replaces one service's image (a mirror).
 """
 MODEL = "${LABKIT_MODEL:?set LABKIT_MODEL to a GGUF file (labkit install makes one)}"
+PASSWORD = "${LABKIT_GRAFANA_ADMIN_PASSWORD:?set LABKIT_GRAFANA_ADMIN_PASSWORD for Grafana's admin}"
+# Not in compose: llama-process follows llama-server's pid in labkit's state file, which
+# only the labkit runtimes write.
+LEFT_OUT = ("llama-process",)
 
 
 def _image(service: str, standin: bool) -> str:
@@ -50,8 +54,7 @@ def _image(service: str, standin: bool) -> str:
 def _service(name: str, config: LabConfig, depends: list[str], rendered: Path
              ) -> dict[str, Any]:
     rec = recipe(name, config)
-    spec = catalog.get(name) if name != "dcgm-exporter" else None
-    ports = spec.ports.values() if spec else [9400]
+    ports = catalog.get(name).ports.values()
     out: dict[str, Any] = {"image": _image(name, rec.standin)}
     if rec.image.startswith("labkit/"):
         out["build"] = {"context": "..", "dockerfile": "docker/labkit.Dockerfile"}
@@ -67,11 +70,15 @@ def _service(name: str, config: LabConfig, depends: list[str], rendered: Path
         volumes.append(f"{MODEL}:{MODEL_IN_CONTAINER}:ro")
     if rec.host_root:
         volumes.append("/:/host:ro")
+    if rec.host_pids:
         out["pid"] = "host"
     if volumes:
         out["volumes"] = volumes
-    if rec.env:
-        out["environment"] = dict(rec.env)
+    env = dict(rec.env)
+    if name == "grafana":  # never committed: the learner sets it
+        env["GF_SECURITY_ADMIN_PASSWORD"] = PASSWORD
+    if env:
+        out["environment"] = env
     if rec.user:
         out["user"] = rec.user
     if depends:
@@ -90,11 +97,11 @@ def compose_document(config: LabConfig, rendered: Path) -> dict[str, Any]:
 
     ``rendered`` is the folder of rendered configs (a config it lacks is not mounted).
     """
-    names = [s.name for s in catalog.all_services() if s.name in _RECIPES] + ["dcgm-exporter"]
+    names = [s.name for s in catalog.all_services()
+             if s.name in _RECIPES and s.name not in LEFT_OUT]
     services = {}
     for name in names:
-        spec = catalog.get(name) if name != "dcgm-exporter" else None
-        depends = [d for d in (spec.depends_on if spec else ()) if d in names]
+        depends = [d for d in catalog.get(name).depends_on if d in names]
         services[name] = _service(name, config, depends, rendered)
     keys = sorted({v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])
                    if not v.startswith(("/", ".", "$"))})

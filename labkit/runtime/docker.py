@@ -29,7 +29,13 @@ from labkit.errors import LabError
 from labkit.runtime import catalog
 from labkit.runtime.catalog import ServiceSpec
 from labkit.runtime.docker_engine import LABELS, Engine, engine_errors
-from labkit.runtime.docker_recipes import MODEL_IN_CONTAINER, Recipe, recipe, render_configs
+from labkit.runtime.docker_recipes import (
+    MODEL_IN_CONTAINER,
+    RUN_DIR,
+    Recipe,
+    recipe,
+    render_configs,
+)
 from labkit.runtime.local import StatusRow
 from labkit.runtime.process import check_port_free, wait_healthy
 from labkit.runtime.state import LabState, ServiceState
@@ -77,10 +83,10 @@ class DockerRuntime:
         from labkit.runtime.docker_recipes import _RECIPES
 
         wanted = set(services) if services is not None else None
-        specs = [s for s in catalog.all_services() if s.name in _RECIPES]
-        if has_nvidia_gpu():
-            specs.append(DCGM)
-        return [s for s in specs if wanted is None or s.name in wanted]
+        gpu = has_nvidia_gpu()  # NVIDIA's exporter needs one (`--gpus all`)
+        return [s for s in catalog.all_services() if s.name in _RECIPES
+                and (gpu or s.name != "gpu-exporter")
+                and (wanted is None or s.name in wanted)]
 
     @property
     def config_dir(self) -> Path:
@@ -156,6 +162,13 @@ class DockerRuntime:
             volumes[state.model] = {"bind": MODEL_IN_CONTAINER, "mode": "ro"}
         if rec.host_root:
             volumes["/"] = {"bind": "/host", "mode": "ro"}
+        if rec.run_dir:
+            volumes[str(cfg.run_dir)] = {"bind": RUN_DIR, "mode": "ro"}
+        env = dict(rec.env)
+        if spec.name == "grafana":
+            from labkit.runtime.grafana import admin_password
+
+            env["GF_SECURITY_ADMIN_PASSWORD"] = admin_password(cfg.run_dir)
         user = rec.user
         if "usage" in rec.volumes:  # files in the host-backed volume belong to the user
             user = f"{os.getuid()}:{os.getgid()}"
@@ -165,8 +178,8 @@ class DockerRuntime:
             "network": eng.network_name, "network_aliases": [spec.name],
             "ports": {f"{port}/tcp": ("127.0.0.1", cfg.port(port))
                       for port in spec.ports.values()},
-            "volumes": volumes, "environment": rec.env, "user": user,
-            "pid_mode": "host" if rec.host_root else None,
+            "volumes": volumes, "environment": env, "user": user,
+            "pid_mode": "host" if rec.host_pids else None,
             "device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if rec.gpus else None,
             "restart_policy": {"Name": "unless-stopped"},
@@ -360,10 +373,3 @@ class _ContainerProcess:
         self._log.parent.mkdir(parents=True, exist_ok=True)
         self._log.write_text(DockerRuntime._tail(self.container, 200) + "\n")
         return self._log
-
-
-# The DCGM exporter runs only in docker, and only where the host has an NVIDIA GPU.
-DCGM = ServiceSpec(name="dcgm-exporter", description="GPU metrics (NVIDIA DCGM exporter)",
-                   ports={"http": 9400}, health_path="/metrics", launches=(),
-                   docker=catalog.DockerSpec(image="nvcr.io/nvidia/k8s/dcgm-exporter"),
-                   optional=True)

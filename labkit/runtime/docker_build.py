@@ -182,9 +182,12 @@ class LocalImages:
         tag = f"{REPO}/python-deps:{_key(base, dists, dockerfile)}"
         if self._exists(tag):
             return tag
-        skip = shutil.ignore_patterns("__pycache__", "labkit*", "_labkit*", "__editable__*",
-                                      "jupyterlab*", "mypy*", "ruff*", "notebook*", "pip",
-                                      "setuptools", "debugpy*", "pytest*", "_pytest")
+        # What only a developer or the notebook server needs stays out (labkit itself comes
+        # from the checkout); the Dockerfile's import check fails the build if too much is.
+        skip = shutil.ignore_patterns(
+            "__pycache__", "labkit*", "_labkit*", "__editable__*", "jupyterlab*",
+            "jupyter_server*", "notebook*", "mypy*", "*__mypyc*", "ruff*", "pip", "pip-*",
+            "setuptools", "debugpy*", "pytest*", "_pytest", "hypothesis*", "jedi*", "babel*")
         with tempfile.TemporaryDirectory(prefix="labkit-sitepkgs-") as tmp:
             copy = Path(tmp) / "site-packages"
             shutil.copytree(site, copy, ignore=skip, symlinks=True)

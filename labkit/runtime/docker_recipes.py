@@ -26,6 +26,8 @@ from labkit.runtime.templates import render, stack_dir
 __all__ = ["DATA_VOLUMES", "Recipe", "recipe", "render_configs"]
 
 MODEL_IN_CONTAINER = "/models/model.gguf"
+GRAFANA_DASHBOARDS = "/var/lib/grafana-dashboards"
+RUN_DIR = "/run/labkit"  # the lab's run directory, read-only, where a recipe asks for it
 LOG_DIR = "/var/log/labkit"  # the gateway writes its JSON log here; the shipper reads it
 # Services whose data outlives `labkit down` in a named volume (removed by `down --volumes`).
 DATA_VOLUMES = {"prometheus", "loki", "jaeger", "grafana", "usage", "alertmanager", "sink",
@@ -46,6 +48,8 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     host_root: bool = False  # node exporter reads the host's /proc, /sys and / under /host
+    host_pids: bool = False  # sees the host's processes (pid namespace of the host)
+    run_dir: bool = False  # mounts the lab's run directory read-only at RUN_DIR
     gpus: bool = False
     standin: bool = False
 
@@ -123,7 +127,8 @@ def _alertmanager(cfg: LabConfig, standin: bool) -> Recipe:
 
 def _node_exporter(cfg: LabConfig, standin: bool) -> Recipe:
     return Recipe("node-exporter", image_for("node-exporter", cfg), (
-        "--web.listen-address=0.0.0.0:9100", "--path.rootfs=/host"), host_root=True)
+        "--web.listen-address=0.0.0.0:9100", "--path.rootfs=/host"), host_root=True,
+        host_pids=True)
 
 
 def _prometheus(cfg: LabConfig, standin: bool) -> Recipe:
@@ -135,25 +140,42 @@ def _prometheus(cfg: LabConfig, standin: bool) -> Recipe:
 
 
 def _grafana(cfg: LabConfig, standin: bool) -> Recipe:
+    # stack/grafana/provisioning names its URLs ${LABKIT_*}: Grafana expands them from its
+    # environment. The admin password is the runtime's to add (generated, never committed).
     return Recipe("grafana", image_for("grafana", cfg), (), volumes={"grafana": "/var/lib/grafana"},
                   configs={"grafana/provisioning": "/etc/grafana/provisioning",
-                           "grafana/dashboards": "/var/lib/grafana-dashboards"},
-                  env={"GF_AUTH_ANONYMOUS_ENABLED": "true",
+                           "grafana/dashboards": GRAFANA_DASHBOARDS},
+                  env={"LABKIT_PROMETHEUS_URL": _url("prometheus", 9090),
+                       "LABKIT_LOKI_URL": _url("loki", 3100),
+                       "LABKIT_JAEGER_URL": _url("jaeger", 16686),
+                       "LABKIT_ALERTMANAGER_URL": _url("alertmanager", 9093),
+                       "LABKIT_SCRAPE_INTERVAL": "2s" if cfg.lab_mode else "15s",
+                       "LABKIT_GRAFANA_DASHBOARDS": GRAFANA_DASHBOARDS,
+                       "GF_AUTH_ANONYMOUS_ENABLED": "true",
                        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
                        "GF_ANALYTICS_REPORTING_ENABLED": "false",
                        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
                        "GF_SERVER_HTTP_PORT": "3000"})
 
 
-def _dcgm(cfg: LabConfig, standin: bool) -> Recipe:
-    return Recipe("dcgm-exporter", image_for("dcgm-exporter", cfg), (), gpus=True)
+def _gpu_exporter(cfg: LabConfig, standin: bool) -> Recipe:
+    # NVIDIA's DCGM exporter (port 9400) with `--gpus all`; only on hosts with a GPU.
+    return Recipe("gpu-exporter", image_for("gpu-exporter", cfg), (), gpus=True)
+
+
+def _llama_process(cfg: LabConfig, standin: bool) -> Recipe:
+    # Reads llama-server's pid from the lab's state file: the host's pids, so pid=host.
+    return Recipe("llama-process", image_for("llama-process", cfg, standin=True), (
+        "python3", "-m", "labkit.exporters.process", "--state-file", f"{RUN_DIR}/state.json",
+        "--service", "llama-server", "--host", "0.0.0.0", "--port", "9256"),
+        run_dir=True, host_pids=True)
 
 
 _RECIPES: dict[str, Callable[[LabConfig, bool], Recipe]] = {
     "llama-server": _llama, "gateway": _gateway, "shipper": _shipper, "loki": _loki,
     "jaeger": _jaeger, "sink": _sink, "alertmanager": _alertmanager,
     "node-exporter": _node_exporter, "prometheus": _prometheus, "grafana": _grafana,
-    "dcgm-exporter": _dcgm,
+    "gpu-exporter": _gpu_exporter, "llama-process": _llama_process,
 }
 
 
@@ -187,7 +209,9 @@ def render_configs(out: Path, config: LabConfig, services: set[str]) -> Path:
            cluster="lab" if lab else "production", prometheus="prometheus:9090",
            llama_server="llama-server:8081", gateway="gateway:8000",
            node_exporter="node-exporter:9100" if "node-exporter" in services else "",
-           alertmanager="alertmanager:9093" if "alertmanager" in services else "")
+           alertmanager="alertmanager:9093" if "alertmanager" in services else "",
+           llama_process="llama-process:9256" if "llama-process" in services else "",
+           gpu_exporter="gpu-exporter:9400" if "gpu-exporter" in services else "")
     render_alertmanager_config(tmp / "alertmanager" / "alertmanager.yml",
                                sink_url=_url("sink", 9097), lab=lab)
     render("loki/loki.yaml.j2", tmp / "loki" / "loki.yaml", host="0.0.0.0", port=3100,

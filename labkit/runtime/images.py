@@ -59,13 +59,13 @@ IMAGES: dict[str, Image] = {
     "loki": Image("grafana/loki", "3.5.3", note="single binary, schema v13, tsdb"),
     "shipper": Image("grafana/alloy", "v1.10.0", note="tails the gateway's JSON log"),
     "jaeger": Image("jaegertracing/jaeger", "2.9.0", note="Jaeger v2, OTLP in"),
-    "grafana": Image("grafana/grafana", "12.1.1"),
-    "dcgm-exporter": Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.2.3-4.3.1-ubuntu22.04",
+    "grafana": Image("grafana/grafana-oss", "11.6.0"),
+    "gpu-exporter": Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.2.3-4.1.3-ubuntu22.04",
                            note="GPU metrics, only on hosts with an NVIDIA GPU"),
 }
 
 # Services that always run in the labkit image.
-LABKIT_SERVICES = ("gateway", "sink")
+LABKIT_SERVICES = ("gateway", "sink", "llama-process")
 
 
 def image_for(service: str, config: LabConfig, *, standin: bool = False) -> str:

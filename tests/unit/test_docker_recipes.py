@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -78,10 +79,15 @@ def test_real_services_are_configured_for_the_network() -> None:
 def test_grafana_spec_provisions_and_allows_anonymous_viewers() -> None:
     """Grafana's official image gets stack/grafana's provisioning and read-only anonymous access."""
     grafana = recipe("grafana", LabConfig())
-    assert grafana.image.startswith("grafana/grafana:")
+    assert grafana.image == "grafana/grafana-oss:11.6.0"
     assert grafana.configs["grafana/provisioning"] == "/etc/grafana/provisioning"
     assert grafana.env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     assert grafana.volumes == {"grafana": "/var/lib/grafana"}
+    assert grafana.env["LABKIT_PROMETHEUS_URL"] == "http://prometheus:9090"
+    provisioning = Path(__file__).resolve().parents[2] / "stack" / "grafana" / "provisioning"
+    wanted = set(re.findall(r"\$\{(LABKIT_[A-Z_]+)\}", "".join(
+        p.read_text() for p in provisioning.rglob("*.yaml"))))
+    assert wanted and wanted <= set(grafana.env), wanted - set(grafana.env)
 
 
 def test_rendered_configs_address_services_by_name(tmp_path: Path) -> None:
@@ -137,7 +143,7 @@ def test_compose_publishes_on_loopback_only() -> None:
     ports = [p for svc in doc["services"].values() for p in svc.get("ports", [])]
     assert ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert all(svc["labels"]["io.labkit.project"] == "labkit" for svc in doc["services"].values())
-    assert doc["services"]["dcgm-exporter"]["profiles"] == ["gpu"]
+    assert doc["services"]["gpu-exporter"]["profiles"] == ["gpu"]
 
 
 def _compose_command() -> list[str] | None:
@@ -161,10 +167,12 @@ def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
     result = subprocess.run([*command, "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                            text=True, env={**os.environ, "LABKIT_MODEL": str(model)},
-                            check=False)
+                            text=True, check=False, env={
+                                **os.environ, "LABKIT_MODEL": str(model),
+                                "LABKIT_GRAFANA_ADMIN_PASSWORD": "not-a-secret"})
     assert result.returncode == 0, result.stdout + result.stderr
     missing = subprocess.run([*command, "-f", str(COMPOSE), "config", "-q"],
                              capture_output=True, text=True, check=False,
-                             env={k: v for k, v in os.environ.items() if k != "LABKIT_MODEL"})
+                             env={**os.environ, "LABKIT_MODEL": "",
+                                  "LABKIT_GRAFANA_ADMIN_PASSWORD": "not-a-secret"})
     assert missing.returncode != 0 and "LABKIT_MODEL" in missing.stderr
