@@ -14,6 +14,7 @@ import numpy as np
 
 from labkit.standins.loki import syntax as syn
 from labkit.standins.loki.linefilters import Samples
+from labkit.standins.loki.matching import label_replace
 from labkit.standins.loki.pipeline import ERROR, Pipeline, group_key
 from labkit.standins.loki.projection import projected_pipeline
 from labkit.standins.loki.rangefns import RANGE_FUNCTIONS
@@ -133,6 +134,14 @@ def evaluate(store: Store, expr: syn.Expr, grid: Grid, stats: Stats) -> Series |
                 f"parse error : unexpected scalar in {expr.op} aggregation, expecting a vector"
             )
         return vector_agg(expr.op, inner, expr.grouping, expr.param)
+    if isinstance(expr, syn.LabelReplace):
+        inner = evaluate(store, expr.expr, grid, stats)
+        if isinstance(inner, Scalar):
+            raise EvalError("label_replace expects a vector, got a scalar")
+        try:
+            return label_replace(inner, expr)
+        except ValueError as exc:
+            raise EvalError(str(exc)) from None
     if isinstance(expr, syn.BinOp):
         lhs = evaluate(store, expr.lhs, grid, stats)
         rhs = evaluate(store, expr.rhs, grid, stats)

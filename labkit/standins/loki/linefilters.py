@@ -2,9 +2,10 @@
 
 ``|= "text"`` and ``!= "text"`` look for the text in the chunk's UTF-8 block with
 ``bytes.find``, which is C speed, and map each hit to its line; in UTF-8 a substring of the
-encoded line is exactly an encoded substring of the line. Regular expressions still run per
-line, on the lines no earlier filter dropped. ``FilterOnly`` evaluates a metric query whose
-pipeline is nothing but line filters: such lines keep their stream's labels.
+encoded line is exactly an encoded substring of the line. Regular expressions, patterns and
+ip() filters still run per line, on the lines no earlier filter dropped. ``FilterOnly``
+evaluates a metric query whose pipeline is nothing but line filters: such lines keep their
+stream's labels.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def filter_mask(chunk: Chunk, lo: int, hi: int, filters: Sequence[syn.LineFilter
     mask = np.ones(hi - lo, dtype=bool)
     lines: list[str] | None = None
     for f in filters:
-        if f.op in ("|=", "!="):
+        if f.plain:
             hit = np.zeros(hi - lo, dtype=bool)
             for value in f.values:
                 if value == "":
@@ -40,8 +41,8 @@ def filter_mask(chunk: Chunk, lo: int, hi: int, filters: Sequence[syn.LineFilter
                 lines = chunk.lines(lo, hi)
             hit = np.zeros(hi - lo, dtype=bool)
             for i in np.flatnonzero(mask).tolist():  # only lines still in the running
-                hit[i] = any(r.search(lines[i]) for r in f.regexes)
-        mask &= hit if f.op in ("|=", "|~") else ~hit
+                hit[i] = any(t(lines[i]) for t in f.tests)
+        mask &= hit if f.keep else ~hit
     return mask
 
 

@@ -214,6 +214,8 @@ class LokiAPI:
                 ]
                 data: dict[str, Any] = {"resultType": "streams", "result": result}
             else:
+                if _uses_approx_topk(q):
+                    raise EvalError("count min sketches are only supported on instant queries")
                 step = parse_step(_one(p, "step"), start, end)
                 # Loki aligns metric range queries to the step grid (multiples of step
                 # since the epoch).
@@ -285,6 +287,16 @@ class LokiAPI:
             )
 
         return await self._guard(run)
+
+
+def _uses_approx_topk(e: Any) -> bool:
+    if isinstance(e, syn.VectorAgg):
+        return e.op == "approx_topk" or _uses_approx_topk(e.expr)
+    if isinstance(e, syn.BinOp):
+        return _uses_approx_topk(e.lhs) or _uses_approx_topk(e.rhs)
+    if isinstance(e, syn.LabelReplace):
+        return _uses_approx_topk(e.expr)
+    return False
 
 
 def _required(p: dict[str, list[str]], name: str) -> str:
