@@ -363,8 +363,12 @@ class _ContainerProcess:
 
     def poll(self) -> int | None:
         self.container.reload()
-        if self.container.status in ("exited", "dead"):
-            return int(self.container.attrs["State"].get("ExitCode") or 0)
+        state = self.container.attrs["State"]
+        # "restarting": it exited and the restart policy brings it back; a failed start all
+        # the same.
+        if self.container.status in ("exited", "dead", "restarting") \
+                or self.container.attrs.get("RestartCount", 0) > 0:
+            return int(state.get("ExitCode") or 0)
         return None
 
     @property
