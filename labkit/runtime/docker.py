@@ -170,7 +170,9 @@ class DockerRuntime:
 
             env["GF_SECURITY_ADMIN_PASSWORD"] = admin_password(cfg.run_dir)
         user = rec.user
-        if "usage" in rec.volumes:  # files in the host-backed volume belong to the user
+        if "usage" in rec.volumes or rec.run_dir:
+            # The host-backed usage volume's files belong to the user; the run directory
+            # may be private to the user (mode 700).
             user = f"{os.getuid()}:{os.getgid()}"
         args: dict[str, Any] = {
             "image": rec.image, "command": list(rec.command) or None,
