@@ -13,6 +13,9 @@ LABKIT_SLOTS               llama-server parallel slots                 4
 LABKIT_MODEL               GGUF path (default: generated tiny model)   (generated)
 LABKIT_MODE                ``lab`` (compressed time) or ``production``  lab
 LABKIT_START_TIMEOUT       seconds to wait for each health check       60
+LABKIT_ADMIN_TOKEN         bearer token for the gateway's /admin/*     (none; required
+                                                                       beyond loopback)
+LABKIT_PROMETHEUS_LIFECYCLE  ``1``: Prometheus's /-/reload, /-/quit    off
 =========================  ==========================================  ==================
 """
 
@@ -58,6 +61,8 @@ class LabConfig:
     model: Path | None = None
     mode: str = "lab"
     start_timeout: float = 60.0
+    admin_token: str | None = field(default=None, repr=False)
+    prometheus_lifecycle: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("lab", "production"):
@@ -78,6 +83,8 @@ class LabConfig:
             model=Path(model) if model else None,
             mode=env.get("LABKIT_MODE") or "lab",
             start_timeout=float(env.get("LABKIT_START_TIMEOUT") or 60),
+            admin_token=env.get("LABKIT_ADMIN_TOKEN") or None,
+            prometheus_lifecycle=env.get("LABKIT_PROMETHEUS_LIFECYCLE", "") in ("1", "true"),
         )
 
     def with_(self, **changes: object) -> LabConfig:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from labkit.config import LabConfig
 from labkit.errors import QueryError, QueryHTTPError
 
 __all__ = ["current", "inject", "reset"]
@@ -30,8 +31,10 @@ def _gateway(gateway_url: str | None) -> str:
 def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None
           ) -> dict[str, Any]:
     url = _gateway(gateway_url) + "/admin/faults"
+    token = LabConfig.from_env().admin_token
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        response = httpx.request(method, url, json=body, timeout=10)
+        response = httpx.request(method, url, json=body, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         raise QueryError(f"cannot reach the gateway at {url} ({exc}); is the lab up? "
                          "Try `labkit status`.") from exc
