@@ -1,4 +1,4 @@
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release."""
+"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, incident."""
 
 from __future__ import annotations
 
@@ -121,6 +121,37 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incident(args: argparse.Namespace) -> int:
+    from labkit.incident import INCIDENTS, load_record, reset_all_faults, run_incident
+    from labkit.lab import connect
+
+    lab = connect(_config(args))
+    if args.action == "stop":
+        reset_all_faults(lab.gateway_url)
+        print("labkit: every fault cleared")
+        return 0
+    if args.seed is None:
+        print("give the learner id: --seed N", file=sys.stderr)
+        return 2
+    if args.action == "start":
+        record = run_incident(args.seed, lab)
+        print(f"incident run for seed {record.seed}: t0={record.t0:.3f} t1={record.t1:.3f} "
+              f"({record.requests} requests); investigate it in notebooks/07-incident.ipynb")
+        return 0
+    try:
+        record = load_record(args.seed, lab.config)
+    except FileNotFoundError as exc:
+        print(f"labkit incident: {exc}", file=sys.stderr)
+        return 1
+    print(f"seed {record.seed}: run from t0={record.t0:.3f} to t1={record.t1:.3f}, "
+          f"{record.requests} requests, statuses {record.statuses}")
+    if args.reveal:  # for instructors
+        print(f"  {record.category} ({INCIDENTS[record.category].title}); model {record.model}, "
+              f"user {record.user}; {record.start_offset:.1f} s to {record.end_offset:.1f} s "
+              f"after t0; fix {record.fix}; fault {record.fault}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="LLM observability lab")
     sub = p.add_subparsers(dest="command", required=True)
@@ -140,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("release", help="write student copies of notebooks without solutions")
     s.add_argument("notebooks", nargs="+")
     s.add_argument("--out", default="release")
+    s = sub.add_parser("incident", help="the capstone's incidents (see notebooks/07-incident)")
+    s.add_argument("action", choices=("start", "show", "stop"),
+                   help="start: run the seed's incident now; show: its record; stop: clear faults")
+    s.add_argument("--seed", type=int, help="the learner id, which picks the incident")
+    s.add_argument("--reveal", action="store_true", help="show: include the answers (instructors)")
     return p
 
 
@@ -152,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = parser.parse_args(argv), []
     handlers = {"install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status,
                 "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release}
+    handlers["incident"] = cmd_incident
     try:
         if args.command == "load":
             return cmd_load(args, rest)

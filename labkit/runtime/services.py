@@ -19,6 +19,9 @@ ALLOY_IMAGE = "grafana/alloy:v1.10.0"
 JAEGER_IMAGE = "jaegertracing/jaeger:2.9.0"
 
 MODEL_NAME = "labkit-tiny"
+# More model names the gateway serves (aliases of the same llama-server), so per-model
+# questions (which model fails? which costs most?) have more than one answer.
+EXTRA_MODELS = ("labkit-tiny-chat", "labkit-tiny-code")
 
 
 def _addr(ctx: ServiceContext, name: str = "http") -> str:
@@ -127,6 +130,7 @@ def _gateway_args(ctx: ServiceContext) -> list[str]:
         "--host", ctx.host, "--port", str(ctx.port()),
         "--upstream", ctx.urls["llama-server"],
         "--model-name", MODEL_NAME,
+        *(arg for m in EXTRA_MODELS for arg in ("--extra-model", m)),
         "--max-concurrency", str(ctx.config.slots),
         "--log-file", str(ctx.run_dir / "logs" / "gateway.log"),
         "--usage-db", f"sqlite:///{ctx.data_dir / 'usage.db'}",
