@@ -4,19 +4,29 @@
 >>> faults.inject(error_rate=0.5)                      # half the requests fail with 500
 >>> faults.inject(latency_ms=800, hold_slots=4)        # slow, and llama-server's slots busy
 >>> faults.reset()
+>>> with faults.active(error_rate=0.3):                # only inside the block
+...     run_some_traffic()
 
 Each call replaces the faults in force (unspecified faults go back to zero).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
 from labkit.errors import QueryError, QueryHTTPError
 
+<<<<<<< HEAD
 __all__ = ["current", "inject", "inject_upstream", "reset", "reset_upstream"]
+=======
+__all__ = ["FAULT_NAMES", "active", "current", "inject", "reset"]
+
+FAULT_NAMES = ("error_rate", "latency_ms", "upstream_timeout_s", "hold_slots")
+>>>>>>> main
 
 
 def _gateway(gateway_url: str | None) -> str:
@@ -69,6 +79,7 @@ def current(gateway_url: str | None = None) -> dict[str, Any]:
     return _call("GET", gateway_url)
 
 
+<<<<<<< HEAD
 def inject_upstream(*, model: str = "", error_rate: float = 0.0, latency_ms: float = 0.0,
                     tokenize_ms: float = 0.0, gateway_url: str | None = None) -> dict[str, Any]:
     """Set faults of the model server itself (see :mod:`labkit.gateway.upstream_faults`).
@@ -86,3 +97,24 @@ def inject_upstream(*, model: str = "", error_rate: float = 0.0, latency_ms: flo
 def reset_upstream(gateway_url: str | None = None) -> dict[str, Any]:
     """Clear the model-server faults."""
     return _call("DELETE", gateway_url, path="/admin/faults/upstream")
+=======
+@contextmanager
+def active(*, gateway_url: str | None = None, **faults: float) -> Iterator[dict[str, Any]]:
+    """Inject ``faults`` for the duration of a ``with`` block, then restore the previous ones.
+
+    The faults are restored even when the block raises or is interrupted, so a notebook
+    stopped mid-incident does not leave the gateway failing for the next one.
+
+    >>> with active(error_rate=0.5) as now:        # doctest: +SKIP
+    ...     generate_load(lab.gateway_url, rate=4, duration=10)
+    """
+    unknown = set(faults) - set(FAULT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown fault(s) {sorted(unknown)}; known: {list(FAULT_NAMES)}")
+    before = current(gateway_url)
+    now = _call("POST", gateway_url, dict(faults))
+    try:
+        yield now
+    finally:
+        _call("POST", gateway_url, {k: before[k] for k in FAULT_NAMES if k in before})
+>>>>>>> main
