@@ -1,8 +1,5 @@
-<<<<<<< HEAD
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, incident."""
-=======
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, dashboards."""
->>>>>>> main
+"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, dashboards,
+incident."""
 
 from __future__ import annotations
 
@@ -125,7 +122,6 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
-<<<<<<< HEAD
 def cmd_incident(args: argparse.Namespace) -> int:
     from labkit.incident import INCIDENTS, load_record, reset_all_faults, run_incident
     from labkit.lab import connect
@@ -154,7 +150,9 @@ def cmd_incident(args: argparse.Namespace) -> int:
         print(f"  {record.category} ({INCIDENTS[record.category].title}); model {record.model}, "
               f"user {record.user}; {record.start_offset:.1f} s to {record.end_offset:.1f} s "
               f"after t0; fix {record.fix}; fault {record.fault}")
-=======
+    return 0
+
+
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from labkit import dashboards
 
@@ -179,7 +177,6 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     out = Path(args.out or "snapshots")
     for path in dashboards.snapshot(out, lab, start=args.start, ranges=lab_ranges(lab)):
         print(path)
->>>>>>> main
     return 0
 
 
@@ -202,13 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("release", help="write student copies of notebooks without solutions")
     s.add_argument("notebooks", nargs="+")
     s.add_argument("--out", default="release")
-<<<<<<< HEAD
     s = sub.add_parser("incident", help="the capstone's incidents (see notebooks/07-incident)")
     s.add_argument("action", choices=("start", "show", "stop"),
                    help="start: run the seed's incident now; show: its record; stop: clear faults")
     s.add_argument("--seed", type=int, help="the learner id, which picks the incident")
     s.add_argument("--reveal", action="store_true", help="show: include the answers (instructors)")
-=======
     s = sub.add_parser("dashboards", help="build the Grafana dashboards, check them, "
                        "or snapshot them to PNGs")
     s.add_argument("action", choices=("build", "check", "snapshot"),
@@ -217,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="folder (build/check: the JSON; snapshot: the PNGs, "
                                  "default ./snapshots)")
     s.add_argument("--start", default="-30m", help="snapshot range start (default -30m)")
->>>>>>> main
     return p
 
 
@@ -229,13 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args, rest = parser.parse_args(argv), []
     handlers = {"install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-<<<<<<< HEAD
-                "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release}
-    handlers["incident"] = cmd_incident
-=======
                 "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release,
                 "dashboards": cmd_dashboards}
->>>>>>> main
+    handlers["incident"] = cmd_incident
     try:
         if args.command == "load":
             return cmd_load(args, rest)

@@ -20,13 +20,10 @@ import httpx
 
 from labkit.errors import QueryError, QueryHTTPError
 
-<<<<<<< HEAD
-__all__ = ["current", "inject", "inject_upstream", "reset", "reset_upstream"]
-=======
-__all__ = ["FAULT_NAMES", "active", "current", "inject", "reset"]
+__all__ = ["FAULT_NAMES", "active", "current", "inject", "inject_upstream", "reset",
+           "reset_upstream"]
 
 FAULT_NAMES = ("error_rate", "latency_ms", "upstream_timeout_s", "hold_slots")
->>>>>>> main
 
 
 def _gateway(gateway_url: str | None) -> str:
@@ -79,7 +76,6 @@ def current(gateway_url: str | None = None) -> dict[str, Any]:
     return _call("GET", gateway_url)
 
 
-<<<<<<< HEAD
 def inject_upstream(*, model: str = "", error_rate: float = 0.0, latency_ms: float = 0.0,
                     tokenize_ms: float = 0.0, gateway_url: str | None = None) -> dict[str, Any]:
     """Set faults of the model server itself (see :mod:`labkit.gateway.upstream_faults`).
@@ -97,7 +93,8 @@ def inject_upstream(*, model: str = "", error_rate: float = 0.0, latency_ms: flo
 def reset_upstream(gateway_url: str | None = None) -> dict[str, Any]:
     """Clear the model-server faults."""
     return _call("DELETE", gateway_url, path="/admin/faults/upstream")
-=======
+
+
 @contextmanager
 def active(*, gateway_url: str | None = None, **faults: float) -> Iterator[dict[str, Any]]:
     """Inject ``faults`` for the duration of a ``with`` block, then restore the previous ones.
@@ -117,4 +114,3 @@ def active(*, gateway_url: str | None = None, **faults: float) -> Iterator[dict[
         yield now
     finally:
         _call("POST", gateway_url, {k: before[k] for k in FAULT_NAMES if k in before})
->>>>>>> main
