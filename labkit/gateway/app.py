@@ -25,11 +25,12 @@ from prometheus_client.exposition import choose_encoder
 from labkit.gateway.chat import handle_chat
 from labkit.gateway.errors import APIError, error_body
 from labkit.gateway.faults import Faults
-from labkit.gateway.request import CHAT_OPENAPI, openapi_body
+from labkit.gateway.request import CHAT_OPENAPI, admin_json, openapi_body
 from labkit.gateway.settings import GatewaySettings
 from labkit.gateway.state import GatewayState
 from labkit.gateway.tracing import make_tracer_provider
-from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, is_loopback, parse_json, read_body
+from labkit.gateway.upstream_faults import FaultyUpstream, add_upstream_fault_routes
+from labkit.serving import LoopbackGuard, allowed_hosts, is_loopback
 
 __all__ = ["create_app"]
 
@@ -96,17 +97,16 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
 
     @app.post("/admin/faults", openapi_extra=openapi_body(Faults.json_schema()))
     async def set_faults(request: Request) -> dict[str, object]:
-        try:
-            raw = parse_json(await read_body(request, settings.max_admin_body_bytes) or b"{}",
-                             what="the faults body")
-        except BadBody as exc:
-            raise APIError(exc.status, str(exc), error_type="invalid_json") from None
+        raw = await admin_json(request, settings.max_admin_body_bytes)
         faults = await state.faults.set(Faults.parse(raw))
         return faults.as_dict()
 
     @app.delete("/admin/faults")
     async def reset_faults() -> dict[str, object]:
         return (await state.faults.reset()).as_dict()
+
+    if isinstance(state.upstream, FaultyUpstream):
+        add_upstream_fault_routes(app, state.upstream, settings.max_admin_body_bytes)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from labkit.gateway.errors import APIError, bad_request
 from labkit.serving import BadBody, parse_json, read_body
 
-__all__ = ["FORWARDED_FIELDS", "ChatRequest", "forwarded_payload", "openapi_body", "parse_chat",
-           "request_ids"]
+__all__ = ["FORWARDED_FIELDS", "ChatRequest", "admin_json", "forwarded_payload", "openapi_body",
+           "parse_chat", "request_ids"]
 
 # OpenAI's chat-completion request fields that llama-server understands.
 OPENAI_FIELDS = frozenset({
@@ -93,6 +93,14 @@ async def parse_chat(request: Request, max_bytes: int) -> tuple[dict[str, Any], 
     if req.user is not None:
         check_user_id(req.user, "user")
     return body, req
+
+
+async def admin_json(request: Request, max_bytes: int) -> Any:
+    """An admin body (``{}`` when empty), capped and parsed as bounded JSON, or a 400/413."""
+    try:
+        return parse_json(await read_body(request, max_bytes) or b"{}", what="the faults body")
+    except BadBody as exc:
+        raise APIError(exc.status, str(exc), error_type="invalid_json") from None
 
 
 def _check_fields(body: dict[str, Any]) -> None:
