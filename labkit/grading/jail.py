@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         _build_view(cfg)
         kernel_pid = os.fork()
         if kernel_pid == 0:
+            # ipykernel would take its parent (our PID 1) for init and shut down; the
+            # kernel dies with its parent anyway (PDEATHSIG), so it needs no poller.
+            os.environ.pop("JPY_PARENT_PID", None)
             _limit(cfg)
             os.chdir(cfg["cwd"])
             os.execvp("setpriv", ["setpriv", "--bounding-set=-all", "--inh-caps=-all",
