@@ -1,4 +1,5 @@
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, lab, grade."""
+"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, lab, grade,
+dashboards."""
 
 from __future__ import annotations
 
@@ -184,6 +185,33 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from labkit import dashboards
+
+    if args.action == "build":
+        for path in dashboards.build_all(Path(args.out) if args.out else None):
+            print(path)
+        return 0
+    if args.action == "check":
+        from labkit.dashboards.build import out_of_sync
+
+        stale = out_of_sync(Path(args.out) if args.out else None)
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run `labkit dashboards build`",
+                  file=sys.stderr)
+            return 1
+        print(f"{len(dashboards.DASHBOARDS)} dashboards match the code")
+        return 0
+    from labkit.exporters.synthetic_gpu import lab_ranges
+    from labkit.lab import connect
+
+    lab = connect()
+    out = Path(args.out or "snapshots")
+    for path in dashboards.snapshot(out, lab, start=args.start, ranges=lab_ranges(lab)):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="LLM observability lab")
     sub = p.add_subparsers(dest="command", required=True)
@@ -221,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--notebooks", default="notebooks", help="the source notebooks")
     s.add_argument("-p", "--param", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="a notebook parameter, e.g. -p LOAD_SECONDS 10")
+    s = sub.add_parser("dashboards", help="build the Grafana dashboards, check them, "
+                       "or snapshot them to PNGs")
+    s.add_argument("action", choices=("build", "check", "snapshot"),
+                   help="build: write stack/grafana/dashboards/*.json from the code; "
+                        "check: fail when they differ; snapshot: a PNG of each, from the lab")
+    s.add_argument("--out", help="folder (build/check: the JSON; snapshot: the PNGs, "
+                                 "default ./snapshots)")
+    s.add_argument("--start", default="-30m", help="snapshot range start (default -30m)")
     return p
 
 
@@ -233,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = parser.parse_args(argv), []
     handlers = {"install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status,
                 "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release,
-                "lab": cmd_lab, "grade": cmd_grade}
+                "lab": cmd_lab, "grade": cmd_grade, "dashboards": cmd_dashboards}
     try:
         if args.command == "load":
             return cmd_load(args, rest)

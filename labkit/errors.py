@@ -8,6 +8,7 @@
     │   └── PortInUse                its port is taken by another process
     ├── ProvisionError               installing a binary or the model failed
     ├── LabNotRunning                no running lab was found
+    ├── WaitTimeout                  what a notebook waited for did not happen in time
     ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
     │   ├── QueryHTTPError           the server answered with an error (.url, .status, .body)
     │   └── QueryParseError          the server could not parse the query
@@ -33,6 +34,7 @@ __all__ = [
     "ServiceError",
     "ServiceNotReady",
     "ServiceStartError",
+    "WaitTimeout",
 ]
 
 
@@ -74,6 +76,10 @@ class ProvisionError(LabError):
 
 class LabNotRunning(LabError):
     """No running lab was found (no state file and no LABKIT_*_URL variables)."""
+
+
+class WaitTimeout(LabError, TimeoutError):
+    """``wait_for`` gave up: what it waited for did not happen within the timeout."""
 
 
 class QueryError(LabError):

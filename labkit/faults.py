@@ -4,19 +4,25 @@
 >>> faults.inject(error_rate=0.5)                      # half the requests fail with 500
 >>> faults.inject(latency_ms=800, hold_slots=4)        # slow, and llama-server's slots busy
 >>> faults.reset()
+>>> with faults.active(error_rate=0.3):                # only inside the block
+...     run_some_traffic()
 
 Each call replaces the faults in force (unspecified faults go back to zero).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
 from labkit.errors import QueryError, QueryHTTPError
 
-__all__ = ["current", "inject", "reset"]
+__all__ = ["FAULT_NAMES", "active", "current", "inject", "reset"]
+
+FAULT_NAMES = ("error_rate", "latency_ms", "upstream_timeout_s", "hold_slots")
 
 
 def _gateway(gateway_url: str | None) -> str:
@@ -67,3 +73,24 @@ def reset(gateway_url: str | None = None) -> dict[str, Any]:
 def current(gateway_url: str | None = None) -> dict[str, Any]:
     """The faults in force."""
     return _call("GET", gateway_url)
+
+
+@contextmanager
+def active(*, gateway_url: str | None = None, **faults: float) -> Iterator[dict[str, Any]]:
+    """Inject ``faults`` for the duration of a ``with`` block, then restore the previous ones.
+
+    The faults are restored even when the block raises or is interrupted, so a notebook
+    stopped mid-incident does not leave the gateway failing for the next one.
+
+    >>> with active(error_rate=0.5) as now:        # doctest: +SKIP
+    ...     generate_load(lab.gateway_url, rate=4, duration=10)
+    """
+    unknown = set(faults) - set(FAULT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown fault(s) {sorted(unknown)}; known: {list(FAULT_NAMES)}")
+    before = current(gateway_url)
+    now = _call("POST", gateway_url, dict(faults))
+    try:
+        yield now
+    finally:
+        _call("POST", gateway_url, {k: before[k] for k in FAULT_NAMES if k in before})
