@@ -7,20 +7,25 @@ talks to, so their URLs are known when its command line is built.
 from __future__ import annotations
 
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
+from labkit.runtime.images import IMAGES
 from labkit.runtime.templates import render, stack_dir
 
-# Pinned official images for the docker runtime.
-LLAMA_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b6700"
-PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
-ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
-NODE_EXPORTER_IMAGE = "prom/node-exporter:v1.9.1"
-LOKI_IMAGE = "grafana/loki:3.5.3"
-ALLOY_IMAGE = "grafana/alloy:v1.10.0"
-JAEGER_IMAGE = "jaegertracing/jaeger:2.9.0"
-GRAFANA_IMAGE = "grafana/grafana-oss:11.6.0"
-DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04"
+# Pinned official images for the docker runtime: one table, in labkit/runtime/images.py
+# (the docker runtime's recipes, labkit/runtime/docker_recipes.py, say how each one runs).
+LLAMA_IMAGE = IMAGES["llama-server"].ref
+PROMETHEUS_IMAGE = IMAGES["prometheus"].ref
+ALERTMANAGER_IMAGE = IMAGES["alertmanager"].ref
+NODE_EXPORTER_IMAGE = IMAGES["node-exporter"].ref
+LOKI_IMAGE = IMAGES["loki"].ref
+ALLOY_IMAGE = IMAGES["shipper"].ref
+JAEGER_IMAGE = IMAGES["jaeger"].ref
+GRAFANA_IMAGE = IMAGES["grafana"].ref
+DCGM_EXPORTER_IMAGE = IMAGES["gpu-exporter"].ref
 
 MODEL_NAME = "labkit-tiny"
+# More model names the gateway serves (aliases of the same llama-server), so per-model
+# questions (which model fails? which costs most?) have more than one answer.
+EXTRA_MODELS = ("labkit-tiny-chat", "labkit-tiny-code")
 
 
 def _addr(ctx: ServiceContext, name: str = "http") -> str:
@@ -129,6 +134,7 @@ def _gateway_args(ctx: ServiceContext) -> list[str]:
         "--host", ctx.host, "--port", str(ctx.port()),
         "--upstream", ctx.urls["llama-server"],
         "--model-name", MODEL_NAME,
+        *(arg for m in EXTRA_MODELS for arg in ("--extra-model", m)),
         "--max-concurrency", str(ctx.config.slots),
         "--log-file", str(ctx.run_dir / "logs" / "gateway.log"),
         "--usage-db", f"sqlite:///{ctx.data_dir / 'usage.db'}",

@@ -23,6 +23,7 @@ class ServiceState:
     log: str
     launch: str
     endpoints: dict[str, str] = field(default_factory=dict)
+    container: str = ""  # the docker runtime's container name
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LabState:
     mode: str = "lab"
     slots: int = 4
     model: str = ""
+    runtime: str = "local"  # which runtime started the lab: "local" or "docker"
     services: dict[str, ServiceState] = field(default_factory=dict)
 
     def urls(self) -> dict[str, str]:
