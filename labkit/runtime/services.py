@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
 from labkit.runtime.templates import render
+from labkit.runtime.versions import PINNED
 
-# Pinned official images for the docker runtime.
+# Pinned official images for the docker runtime: the versions come from the one table of
+# pinned versions, which the local runtime's downloads and Go builds read too.
 LLAMA_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b6700"
-PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
-ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
-NODE_EXPORTER_IMAGE = "prom/node-exporter:v1.9.1"
-LOKI_IMAGE = "grafana/loki:3.5.3"
-ALLOY_IMAGE = "grafana/alloy:v1.10.0"
-JAEGER_IMAGE = "jaegertracing/jaeger:2.9.0"
+PROMETHEUS_IMAGE = PINNED["prometheus"].docker_image
+ALERTMANAGER_IMAGE = PINNED["alertmanager"].docker_image
+NODE_EXPORTER_IMAGE = PINNED["node_exporter"].docker_image
+LOKI_IMAGE = PINNED["loki"].docker_image
+ALLOY_IMAGE = PINNED["alloy"].docker_image
+JAEGER_IMAGE = PINNED["jaeger"].docker_image
 
 MODEL_NAME = "labkit-tiny"
 
@@ -96,7 +98,8 @@ register(ServiceSpec(
 def _jaeger_real_args(ctx: ServiceContext) -> list[str]:
     config = render("jaeger/config.yaml.j2", ctx.run_dir / "jaeger" / "config.yaml",
                     host=ctx.host, query_port=ctx.port(), otlp_port=ctx.port("otlp"),
-                    data_dir=str(ctx.data_dir))
+                    query_grpc_port=ctx.port("grpc"), data_dir=str(ctx.data_dir),
+                    storage="badger")
     return ["--config", str(config)]
 
 
@@ -108,7 +111,7 @@ def _jaeger_standin_args(ctx: ServiceContext) -> list[str]:
 register(ServiceSpec(
     name="jaeger",
     description="trace store (Jaeger v2, or labkit's Jaeger-compatible stand-in)",
-    ports={"http": 16686, "otlp": 4318},
+    ports={"http": 16686, "otlp": 4318, "grpc": 16685},
     health_path="/",
     launches=(
         LocalLaunch(args=_jaeger_real_args, binary="jaeger", label="jaeger"),
@@ -235,11 +238,22 @@ register(ServiceSpec(
 
 # -- Prometheus -----------------------------------------------------------------------------
 
+def _prometheus_major() -> int:
+    """The major version of the prometheus the local runtime runs (3 when unknown)."""
+    from labkit.runtime.origins import binary_version
+    from labkit.runtime.provision import find_binary
+
+    path = find_binary("prometheus")
+    version = binary_version(path, "prometheus") if path else ""
+    return int(version.split(".")[0]) if version[:1].isdigit() else 3
+
+
 def _prometheus_args(ctx: ServiceContext) -> list[str]:
     from labkit.alerting.rules import render_rules
 
     lab = ctx.config.lab_mode
     conf_dir = ctx.run_dir / "prometheus"
+    major = _prometheus_major()
     render_rules(conf_dir / "rules", lab=lab, slots=ctx.config.slots)
     render(
         "prometheus/prometheus.yml.j2", conf_dir / "prometheus.yml",
@@ -252,6 +266,7 @@ def _prometheus_args(ctx: ServiceContext) -> list[str]:
         gateway=_hostport(ctx.urls["gateway"]),
         node_exporter=_hostport(ctx.urls.get("node-exporter", "")),
         alertmanager=_hostport(ctx.urls.get("alertmanager", "")),
+        prometheus_major=major,
     )
     return [
         f"--config.file={conf_dir / 'prometheus.yml'}",
