@@ -20,6 +20,7 @@ from labkit.errors import (
 )
 from labkit.exercises import check
 from labkit.lab import Lab, connect
+from labkit.wait import wait_for, wait_for_scrape
 
 __version__ = "0.1.0"
 
@@ -39,4 +40,6 @@ __all__ = [
     "__version__",
     "check",
     "connect",
+    "wait_for",
+    "wait_for_scrape",
 ]

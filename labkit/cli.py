@@ -1,4 +1,5 @@
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release."""
+"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, dashboards,
+compose, clean, incident."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def _config(args: argparse.Namespace) -> LabConfig:
     cfg = LabConfig.from_env()
     if getattr(args, "model", None):
         cfg = cfg.with_(model=Path(args.model).resolve())
+    if getattr(args, "runtime", None):
+        cfg = cfg.with_(runtime=args.runtime)
     return cfg
 
 
@@ -35,21 +38,56 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from labkit.runtime.local import LocalRuntime
+    from labkit.runtime.select import make_runtime, runtime_name
 
     cfg = _config(args)
     t0 = time.monotonic()
-    print(f"labkit: starting the lab in {cfg.run_dir}")
-    LocalRuntime(cfg).up(args.services or None)
+    print(f"labkit: starting the lab in {cfg.run_dir} ({runtime_name(cfg)} runtime)")
+    make_runtime(cfg).up(args.services or None)
     print(f"labkit: ready in {time.monotonic() - t0:.1f}s. `labkit status` shows it; "
           "`labkit down` stops it.")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from labkit.runtime.local import LocalRuntime
+    from labkit.runtime.docker import DockerRuntime
+    from labkit.runtime.select import make_runtime
 
-    LocalRuntime(_config(args)).down()
+    runtime = make_runtime(_config(args))
+    if isinstance(runtime, DockerRuntime):
+        runtime.down(volumes=args.volumes)
+    else:
+        if args.volumes:
+            print("labkit down: --volumes is for the docker runtime; the local lab keeps its "
+                  f"data in {runtime.config.run_dir / 'data'}", file=sys.stderr)
+            return 2
+        runtime.down()
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from labkit.runtime.docker import DockerRuntime
+
+    removed = DockerRuntime(_config(args)).clean()
+    print(f"labkit clean: removed {removed} container(s), network(s) and volume(s) "
+          "labelled by labkit")
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from labkit.runtime.compose import write_compose
+
+    cfg = _config(args)
+    path, changed = write_compose(Path(args.out), cfg, check=args.check)
+    if args.check:
+        if changed:
+            print(f"{path} is out of date with the catalog: run `labkit compose`",
+                  file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    print(f"wrote {path}" if changed else f"{path} is up to date", end="; ")
+    print(f"configs rendered into {path.parent / 'compose'}")
     return 0
 
 
@@ -62,9 +100,9 @@ def _uptime(seconds: float | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from labkit.runtime.local import LocalRuntime
+    from labkit.runtime.select import make_runtime
 
-    rows = LocalRuntime(_config(args)).status()
+    rows = make_runtime(_config(args)).status()
     if not rows:
         print("no lab is running (start one with `labkit up`)")
         return 1
@@ -81,6 +119,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     catalog.get(args.service)  # a clear error for an unknown name
+    from labkit.runtime.select import runtime_name
+
+    if runtime_name(cfg) == "docker":
+        from labkit.runtime.docker import DockerRuntime
+
+        print(DockerRuntime(cfg).logs(args.service, args.lines))
+        return 0
     path = cfg.run_dir / "services" / f"{args.service}.log"
     if not path.exists():
         print(f"no log for {args.service} at {path}; has it been started?", file=sys.stderr)
@@ -90,9 +135,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from labkit.runtime.select import runtime_name
+
+    cfg = _config(args)
+    if runtime_name(cfg) == "docker":
+        from labkit.runtime.docker_doctor import run_docker_doctor
+
+        return run_docker_doctor(cfg)
     from labkit.runtime.doctor import run_doctor
 
-    return run_doctor(_config(args))
+    return run_doctor(cfg)
 
 
 def cmd_load(args: argparse.Namespace, rest: Sequence[str]) -> int:
@@ -116,6 +168,76 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incident(args: argparse.Namespace) -> int:
+    from labkit.incident import INCIDENTS, load_record, reset_all_faults, run_incident
+    from labkit.lab import connect
+
+    lab = connect(_config(args))
+    if args.action == "stop":
+        reset_all_faults(lab.gateway_url)
+        print("labkit: every fault cleared")
+        return 0
+    if args.seed is None:
+        print("give the learner id: --seed N", file=sys.stderr)
+        return 2
+    if args.action == "start":
+        record = run_incident(args.seed, lab)
+        print(f"incident run for seed {record.seed}: t0={record.t0:.3f} t1={record.t1:.3f} "
+              f"({record.requests} requests); investigate it in notebooks/07-incident.ipynb")
+        return 0
+    try:
+        record = load_record(args.seed, lab.config)
+    except FileNotFoundError as exc:
+        print(f"labkit incident: {exc}", file=sys.stderr)
+        return 1
+    print(f"seed {record.seed}: run from t0={record.t0:.3f} to t1={record.t1:.3f}, "
+          f"{record.requests} requests, statuses {record.statuses}")
+    if args.reveal:  # for instructors
+        print(f"  {record.category} ({INCIDENTS[record.category].title}); model {record.model}, "
+              f"user {record.user}; {record.start_offset:.1f} s to {record.end_offset:.1f} s "
+              f"after t0; fix {record.fix}; fault {record.fault}")
+    return 0
+
+
+def _runtime_option(parser: argparse.ArgumentParser) -> None:
+    from labkit.config import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES,
+                        help="local processes or docker containers (default: LABKIT_RUNTIME, "
+                             "else the running lab's, else local)")
+
+
+def _default_compose_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "stack" / "compose.yaml"
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from labkit import dashboards
+
+    if args.action == "build":
+        for path in dashboards.build_all(Path(args.out) if args.out else None):
+            print(path)
+        return 0
+    if args.action == "check":
+        from labkit.dashboards.build import out_of_sync
+
+        stale = out_of_sync(Path(args.out) if args.out else None)
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run `labkit dashboards build`",
+                  file=sys.stderr)
+            return 1
+        print(f"{len(dashboards.DASHBOARDS)} dashboards match the code")
+        return 0
+    from labkit.exporters.synthetic_gpu import lab_ranges
+    from labkit.lab import connect
+
+    lab = connect()
+    out = Path(args.out or "snapshots")
+    for path in dashboards.snapshot(out, lab, start=args.start, ranges=lab_ranges(lab)):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="LLM observability lab")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,17 +249,42 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="start the lab (idempotent)")
     s.add_argument("services", nargs="*", help="only these services (default: all)")
     s.add_argument("--model", help="serve this GGUF instead of the generated tiny model")
-    sub.add_parser("down", help="stop everything the lab started")
-    sub.add_parser("status", help="service, URL, health, pid, uptime")
+    _runtime_option(s)
+    s = sub.add_parser("down", help="stop everything the lab started")
+    s.add_argument("--volumes", action="store_true",
+                   help="docker: also remove the named volumes (the lab's data)")
+    _runtime_option(s)
+    _runtime_option(sub.add_parser("status", help="service, URL, health, pid, uptime"))
     s = sub.add_parser("logs", help="the last lines of a service's log")
     s.add_argument("service")
     s.add_argument("-n", "--lines", type=int, default=50)
-    sub.add_parser("doctor", help="check this machine can run the lab, and say what to fix")
+    _runtime_option(s)
+    _runtime_option(sub.add_parser(
+        "doctor", help="check this machine can run the lab, and say what to fix"))
+    sub.add_parser("clean", help="docker: remove every container, network and volume "
+                                 "labkit made on the engine (all labs)")
+    s = sub.add_parser("compose", help="write stack/compose.yaml from the service catalog")
+    s.add_argument("--out", default=str(_default_compose_path()))
+    s.add_argument("--check", action="store_true",
+                   help="exit 1 when the file differs from the catalog, writing nothing")
     sub.add_parser("load", help="generate load on the gateway (see `labkit load --help`)",
                    add_help=False)
     s = sub.add_parser("release", help="write student copies of notebooks without solutions")
     s.add_argument("notebooks", nargs="+")
     s.add_argument("--out", default="release")
+    s = sub.add_parser("incident", help="the capstone's incidents (see notebooks/07-incident)")
+    s.add_argument("action", choices=("start", "show", "stop"),
+                   help="start: run the seed's incident now; show: its record; stop: clear faults")
+    s.add_argument("--seed", type=int, help="the learner id, which picks the incident")
+    s.add_argument("--reveal", action="store_true", help="show: include the answers (instructors)")
+    s = sub.add_parser("dashboards", help="build the Grafana dashboards, check them, "
+                       "or snapshot them to PNGs")
+    s.add_argument("action", choices=("build", "check", "snapshot"),
+                   help="build: write stack/grafana/dashboards/*.json from the code; "
+                        "check: fail when they differ; snapshot: a PNG of each, from the lab")
+    s.add_argument("--out", help="folder (build/check: the JSON; snapshot: the PNGs, "
+                                 "default ./snapshots)")
+    s.add_argument("--start", default="-30m", help="snapshot range start (default -30m)")
     return p
 
 
@@ -149,12 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args, rest = parser.parse_args(argv), []
     handlers = {"install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-                "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release}
+                "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release,
+                "clean": cmd_clean, "compose": cmd_compose, "dashboards": cmd_dashboards}
+    handlers["incident"] = cmd_incident
     try:
         if args.command == "load":
             return cmd_load(args, rest)
         return handlers[args.command](args)
-    except LabError as exc:
+    except (LabError, ValueError) as exc:  # ValueError: a bad LABKIT_* setting
         print(f"labkit {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,9 +5,12 @@
     │   ├── ServiceStartError        it exited or failed during start-up
     │   ├── ServiceNotReady          its health check did not pass in time
     │   ├── BinaryNotFound           its executable is not installed
-    │   └── PortInUse                its port is taken by another process
+    │   ├── PortInUse                its port is taken by another process
+    │   └── ImageNotAvailable        its docker image is missing and cannot be pulled (.image)
     ├── ProvisionError               installing a binary or the model failed
+    ├── ContainerEngineError         the Docker engine is unreachable or refused a request
     ├── LabNotRunning                no running lab was found
+    ├── WaitTimeout                  what a notebook waited for did not happen in time
     ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
     │   ├── QueryHTTPError           the server answered with an error (.url, .status, .body)
     │   └── QueryParseError          the server could not parse the query
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 __all__ = [
     "BinaryNotFound",
+    "ContainerEngineError",
+    "ImageNotAvailable",
     "LabError",
     "LabNotRunning",
     "NotebookError",
@@ -33,6 +38,7 @@ __all__ = [
     "ServiceError",
     "ServiceNotReady",
     "ServiceStartError",
+    "WaitTimeout",
 ]
 
 
@@ -68,12 +74,28 @@ class PortInUse(ServiceError):
         self.port = port
 
 
+class ImageNotAvailable(ServiceError):
+    """The service's docker image is not on the engine and could not be pulled."""
+
+    def __init__(self, message: str, *, service: str = "", image: str = "") -> None:
+        super().__init__(message, service=service)
+        self.image = image
+
+
+class ContainerEngineError(LabError):
+    """The Docker engine is unreachable, or it refused a request."""
+
+
 class ProvisionError(LabError):
     """Installing a binary or generating the model failed."""
 
 
 class LabNotRunning(LabError):
     """No running lab was found (no state file and no LABKIT_*_URL variables)."""
+
+
+class WaitTimeout(LabError, TimeoutError):
+    """``wait_for`` gave up: what it waited for did not happen within the timeout."""
 
 
 class QueryError(LabError):

@@ -1,23 +1,21 @@
-"""Compare a learner's answer with a reference by *results*, against the live lab.
+"""Compare a learner's answer with a reference by *results*.
 
-Two queries are the same answer when, evaluated at the same instant, they
-return the same series (label sets) with the same values, within a tolerance.
-A string match is never used, so ``sum(rate(x[1m]))`` and
+Two queries are the same answer when, evaluated on the same data at the same
+instant, they return the same series (label sets) with the same values, within a
+tolerance. A string match is never used, so ``sum(rate(x[1m]))`` and
 ``sum by () (rate(x[1m]))`` both pass.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pandas as pd
 
-from labkit.errors import QueryError
 from labkit.exercises.core import CheckFailed, Outcome
 
-__all__ = ["Key", "Samples", "close_to", "compare_samples", "fmt_key", "same_promql",
+__all__ = ["Key", "Samples", "close_to", "compare_samples", "fmt_key", "frame_samples",
            "series_key"]
 
 IGNORED_LABELS = {"timestamp", "value", "metric"}
@@ -30,7 +28,8 @@ def series_key(row: pd.Series, labels: list[str]) -> Key:
     return tuple((k, str(row[k])) for k in labels if isinstance(row.get(k), str) and row[k])
 
 
-def _as_map(frame: pd.DataFrame) -> Samples:
+def frame_samples(frame: pd.DataFrame) -> Samples:
+    """A query's frame (one row per series) as samples keyed by label set."""
     labels = sorted(c for c in frame.columns if c not in IGNORED_LABELS)
     return {series_key(row, labels): float(row["value"]) for _, row in frame.iterrows()}
 
@@ -59,25 +58,6 @@ def compare_samples(got: Samples, want: Samples, *, rel: float = 1e-6,
             return Outcome(False, f"{fmt_key(key)}: your value {mine:.6g}, expected {value:.6g}")
     values = ", ".join(f"{v:.4g}" for v in list(want.values())[:3])
     return Outcome(True, f"same result as the reference ({len(want)} series: {values})")
-
-
-def same_promql(lab: Any, answer: str, reference: str, *, rel: float = 1e-6,
-                abs_tol: float = 1e-9, at: float | None = None,
-                require_data: bool = True) -> Outcome:
-    """Evaluate both queries at one instant and compare series and values."""
-    if not isinstance(answer, str):
-        raise CheckFailed(f"expected a PromQL string, got {type(answer).__name__}")
-    prom = lab.prometheus
-    at = at if at is not None else time.time() - 1.0  # a moment ago: the last scrape has landed
-    try:
-        got = prom.query(answer, time=at)
-    except QueryError as exc:
-        raise CheckFailed(f"Prometheus rejected your query: {exc}") from None
-    want = prom.query(reference, time=at)
-    if require_data and want.empty:
-        raise CheckFailed("the reference query has no data yet: generate some traffic "
-                          "(run the load cell) and check again")
-    return compare_samples(_as_map(got), _as_map(want), rel=rel, abs_tol=abs_tol)
 
 
 def close_to(answer: Any, expected: float, *, rel: float = 0.05, abs_tol: float = 0.0,

@@ -40,14 +40,23 @@ MIME_TYPE = "application/vnd.labkit.verdict+json"
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check found: passed or not, and a sentence saying why."""
+    """What a check found: passed or not, a sentence saying why, and what it looked at.
+
+    ``evaluated_on`` names the evidence: ``{"fixture": "metrics-v1", "live": {"at": ...,
+    "window": "1m"}}`` or ``{"observed": {...}}`` for an exercise acting on the live system.
+    """
 
     passed: bool
     detail: str
+    evaluated_on: dict[str, Any] = field(default_factory=dict)
 
 
 class CheckFailed(Exception):
     """Raised by a check helper to fail an answer with a reason the learner can act on."""
+
+    def __init__(self, message: str, evaluated_on: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.evaluated_on = evaluated_on or {}
 
 
 Check = Callable[[Any, Any], Outcome]
@@ -77,6 +86,7 @@ class Verdict:
     points: float = 0.0
     max_points: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    evaluated_on: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -174,20 +184,22 @@ def evaluate(exercise_id: str, answer: Any, lab: Any = None) -> Verdict:
     try:
         outcome = ex.check(answer, lab)
     except CheckFailed as exc:
-        outcome = Outcome(False, str(exc))
+        outcome = Outcome(False, str(exc), exc.evaluated_on)
     except Exception as exc:  # a broken answer must not break the notebook
         return Verdict(status="error", detail=f"{type(exc).__name__}: {exc}", **base)
     return Verdict(status="passed" if outcome.passed else "failed", detail=outcome.detail,
-                   points=ex.points if outcome.passed else 0.0, **base)
+                   points=ex.points if outcome.passed else 0.0,
+                   evaluated_on=_jsonable(outcome.evaluated_on), **base)
 
 
 def check(exercise_id: str, answer: Any, lab: Any = None, *, strict: bool | None = None
           ) -> Verdict:
     """Check an answer against the live lab and show the verdict.
 
-    With ``strict`` (default: ``$LABKIT_STRICT_CHECKS``, set by CI when it runs
-    the notebooks with their solutions) a failed or erroring check raises
-    ``AssertionError`` so the run fails; an unanswered exercise never raises.
+    With ``strict`` (default: ``$LABKIT_STRICT_CHECKS``, set by the test harness when it
+    runs the notebooks with their solutions, never by the learner's notebook) a failed or
+    erroring check raises ``AssertionError`` so the run fails; an unanswered exercise
+    never raises. The verdict records what it was evaluated on (``verdict.evaluated_on``).
     """
     verdict = evaluate(exercise_id, answer, lab)
     if strict is None:

@@ -20,6 +20,8 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--upstream", default=d.upstream, help="llama-server base URL")
     p.add_argument("--model-name", default=d.model_name)
+    p.add_argument("--extra-model", action="append", default=[], dest="extra_models",
+                   help="another model name served by the same upstream (repeatable)")
     p.add_argument("--max-concurrency", type=int, default=d.max_concurrency)
     p.add_argument("--max-queue", type=int, default=d.max_queue)
     p.add_argument("--context-per-request", type=int, default=d.context_per_request)
@@ -34,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
     a = p.parse_args(argv)
     return GatewaySettings(
         upstream=a.upstream, host=a.host, port=a.port, model_name=a.model_name,
+        extra_models=tuple(a.extra_models),
         max_concurrency=a.max_concurrency, max_queue=a.max_queue,
         context_per_request=a.context_per_request, upstream_timeout=a.upstream_timeout,
         log_file=a.log_file, log_prompts=a.log_prompts, otlp_endpoint=a.otlp_endpoint,

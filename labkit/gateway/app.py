@@ -29,6 +29,7 @@ from labkit.gateway.faults import Faults
 from labkit.gateway.settings import GatewaySettings
 from labkit.gateway.state import GatewayState
 from labkit.gateway.tracing import make_tracer_provider
+from labkit.gateway.upstream_faults import FaultyUpstream, add_upstream_fault_routes
 
 __all__ = ["create_app"]
 
@@ -103,6 +104,9 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
     @app.delete("/admin/faults")
     async def reset_faults() -> dict[str, object]:
         return (await state.faults.reset()).as_dict()
+
+    if isinstance(state.upstream, FaultyUpstream):
+        add_upstream_fault_routes(app, state.upstream)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["GatewayMetrics", "Labels"]
+__all__ = ["KNOWN_ERROR_TYPES", "GatewayMetrics", "Labels"]
 
 SEED_DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 SEED_TTFT_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -36,6 +36,13 @@ GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048
                        4194304, 16777216, 67108864)
 
 Labels = dict[str, str]
+
+# Every error_type the gateway can count (labkit/gateway/*.py): created at zero at start-up.
+KNOWN_ERROR_TYPES = (
+    "client_closed", "context_length_exceeded", "injected_fault", "internal_error",
+    "invalid_json", "invalid_request", "model_not_found", "payload_too_large", "queue_full",
+    "upstream_error", "upstream_rejected", "upstream_timeout", "upstream_unavailable",
+)
 
 
 class GatewayMetrics:
@@ -75,12 +82,25 @@ class GatewayMetrics:
             ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"],
             buckets=GENAI_TOKEN_BUCKETS, registry=r)
 
-    def initialise(self, models: tuple[str, ...], endpoint: str) -> None:
-        """Create the request series at zero, so an error ratio reads 0 before the first
-        error (not "no data") and rate() sees the first increment of each series."""
+    def initialise(self, models: tuple[str, ...], endpoint: str,
+                   error_types: tuple[str, ...] = KNOWN_ERROR_TYPES) -> None:
+        """Create every series whose label values are known at start-up, at zero.
+
+        As production instrumentation does: a counter series that first appears with
+        its first increment has no earlier sample, so ``rate()`` and ``increase()`` cannot
+        see that increment (the first errors would be invisible for a whole window), and an
+        error ratio would read "no data" instead of 0 before the first error.
+        """
         for model in models:
             for status in ("success", "error"):
                 self.requests.labels(model, endpoint, status)
+            self.tokens_generated.labels(model)
+            self.prompt_tokens.labels(model)
+            self.duration.labels(model, endpoint)
+            self.ttft.labels(model)
+            self.active.labels(model)
+        for error_type in error_types:
+            self.errors.labels(error_type)
 
     def observe_request(self, *, model: str, endpoint: str, ok: bool, duration_s: float,
                         error_type: str | None, trace_id: str | None) -> None:

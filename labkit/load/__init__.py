@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from labkit.load.cli import main
+from labkit.load.phases import Phase, PhasedRun, phases
 from labkit.load.result import COLUMNS, LoadResult
 from labkit.load.runner import agenerate_load, generate_load
 from labkit.load.schedule import DEFAULT_PROMPTS, DEFAULT_USERS, Arrival, build_schedule
@@ -18,8 +19,11 @@ __all__ = [
     "DEFAULT_USERS",
     "Arrival",
     "LoadResult",
+    "Phase",
+    "PhasedRun",
     "agenerate_load",
     "build_schedule",
     "generate_load",
     "main",
+    "phases",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ async def agenerate_load(
     model: str = "labkit-tiny", seed: int = 0,
     users: Sequence[str] | Mapping[str, float] | None = None, progress: bool = True,
     timeout: float = 60.0, headers: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
     """Async form of :func:`generate_load`, for code already inside an event loop."""
     endpoint = _endpoint(url)
@@ -44,9 +46,18 @@ async def agenerate_load(
     bar = tqdm(total=len(schedule), desc="requests", unit="req", disable=not progress)
     wall0, t0 = time.time(), time.perf_counter()
 
-    async def one(client: httpx.AsyncClient, arrival: Arrival) -> dict[str, Any]:
+    waiting: set[asyncio.Task[Any]] = set()
+
+    async def one(client: httpx.AsyncClient, arrival: Arrival) -> dict[str, Any] | None:
         scheduled = t0 + arrival.offset_s
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        task = asyncio.current_task()
+        assert task is not None
+        waiting.add(task)
+        try:
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        except asyncio.CancelledError:  # stopped before it was due: never sent
+            return None
+        waiting.discard(task)
         # The request is due now; if every slot is busy it waits, and that wait is
         # part of its latency (queued_s), as it would be for a real user.
         async with slots:
@@ -60,14 +71,27 @@ async def agenerate_load(
             "queued_s": started - scheduled,
         }
 
+    async def watch_stop() -> None:
+        # Requests already sent finish; those not yet due are dropped.
+        if stop is None:
+            return
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        for task in list(waiting):
+            task.cancel()
+
     try:
         async with httpx.AsyncClient(timeout=timeout, limits=limits,
                                      headers=dict(headers or {})) as client:
-            records = await asyncio.gather(*(one(client, a) for a in schedule))
+            watcher = asyncio.ensure_future(watch_stop())
+            try:
+                records = await asyncio.gather(*(one(client, a) for a in schedule))
+            finally:
+                watcher.cancel()
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
-    frame = pd.DataFrame(records, columns=COLUMNS)
+    frame = pd.DataFrame([r for r in records if r is not None], columns=COLUMNS)
     for col in ("scheduled_at", "start"):
         frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
     frame["status"] = frame["status"].astype("int64")
@@ -82,6 +106,8 @@ def generate_load(url: str, **kwargs: Any) -> LoadResult:
     Arrivals are fixed up-front from ``seed`` (same seed, same offsets, prompts and users),
     at ``rate`` requests/s for ``duration`` seconds; at most ``concurrency`` are in flight
     and the rest queue, their wait counted in their latency. Errors are recorded, not raised.
+    Setting the ``threading.Event`` ``stop`` ends the run early: requests already sent
+    finish, the ones not yet due are never sent.
     Works in a plain script and in a Jupyter cell (whose event loop is already running).
     Keyword arguments are those of :func:`agenerate_load`.
 

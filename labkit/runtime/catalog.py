@@ -90,6 +90,9 @@ class ServiceSpec:
     templates: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     optional: bool = False  # started only when its binary is installed
+    # An optional service that needs more than its program (the GPU exporter needs a GPU):
+    # started only when this returns True.
+    available: Callable[[], bool] | None = None
     url_env: str = ""  # LABKIT_<NAME>_URL, for connect() to a remote stack
     prepare: Callable[[ServiceContext], None] | None = None
     stop_timeout: float = 10.0

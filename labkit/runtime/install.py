@@ -1,9 +1,9 @@
 """``labkit install``: every upstream binary of the stack, in provisioning order.
 
-Prometheus (with promtool) and Alertmanager (with amtool) are required. Jaeger, Loki,
-Grafana and Alloy are optional: where none can be had, the local runtime runs labkit's
-stand-in (Jaeger, Loki), its file tailer (Alloy) or previews dashboards in the notebooks
-(Grafana). Each line says what was installed, its version, its origin and how long it took.
+Prometheus (with promtool) and Alertmanager (with amtool) are required. node exporter,
+Jaeger, Loki and Alloy are optional: where none can be had, the local runtime runs labkit's
+stand-in (Jaeger, Loki) or its file tailer (Alloy). Each line says what was installed, its
+version, its origin and how long it took.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ OPTIONAL = {
     "jaeger": "labkit's Jaeger stand-in is used",
     "loki": "labkit's Loki stand-in is used",
     "alloy": "labkit's file tailer ships the logs",
-    "grafana": "dashboards are previewed in the notebooks",
 }
+# Grafana's release (PINNED["grafana"], same download mechanism) is fetched by
+# labkit.runtime.grafana, which also renders its provisioning.
 
 
 def install_all(*, from_source: bool = False, progress: Callable[[str], object] = print,

@@ -132,6 +132,9 @@ class LocalRuntime:
 
     def _start(self, spec: ServiceSpec, state: LabState, progress: Progress) -> bool:
         cfg = self.config
+        if spec.available is not None and not spec.available():
+            progress(f"  {spec.name:<14} skipped (not available on this machine)")
+            return False
         choice = self._choose(spec)
         if choice is None:
             if spec.optional:

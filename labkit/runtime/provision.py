@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import BinaryNotFound, ProvisionError
-from labkit.runtime.download import Fetch, cached_release, download_release
+from labkit.runtime.download import Fetch, cached_release, default_fetch, download_release
 from labkit.runtime.gobuild import cached_go_build, go_available, go_build
 from labkit.runtime.versions import PINNED, Pinned, pinned_for
 
-__all__ = ["OFFLINE_ENV", "Found", "ensure_binary", "find_binary", "locate"]
+__all__ = ["BINARIES", "OFFLINE_ENV", "Found", "ensure_binary", "find_binary", "locate"]
 
 OFFLINE_ENV = "LABKIT_OFFLINE"  # set to 1 to skip release downloads (no internet)
 DPKG_INFO = Path("/var/lib/dpkg/info")  # dpkg's file lists: which package owns which path
@@ -198,6 +198,8 @@ def _not_found_message(entry: Pinned, name: str, tried: list[str]) -> str:
     return message
 
 
-def projects() -> list[Pinned]:
-    """Every pinned project, in table order."""
-    return list(PINNED.values())
+BINARIES: dict[str, Pinned] = {exe: p for p in PINNED.values() for exe in p.executables}
+"""The pinned table seen by executable name (``BINARIES["promtool"].version``)."""
+
+# grafana.py streams its release through this name.
+_default_fetch = default_fetch

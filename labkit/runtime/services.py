@@ -7,20 +7,25 @@ talks to, so their URLs are known when its command line is built.
 from __future__ import annotations
 
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
-from labkit.runtime.templates import render
-from labkit.runtime.versions import PINNED
+from labkit.runtime.images import IMAGES
+from labkit.runtime.templates import render, stack_dir
 
-# Pinned official images for the docker runtime: the versions come from the one table of
-# pinned versions, which the local runtime's downloads and Go builds read too.
-LLAMA_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b6700"
-PROMETHEUS_IMAGE = PINNED["prometheus"].docker_image
-ALERTMANAGER_IMAGE = PINNED["alertmanager"].docker_image
-NODE_EXPORTER_IMAGE = PINNED["node_exporter"].docker_image
-LOKI_IMAGE = PINNED["loki"].docker_image
-ALLOY_IMAGE = PINNED["alloy"].docker_image
-JAEGER_IMAGE = PINNED["jaeger"].docker_image
+# Pinned official images for the docker runtime: one table, in labkit/runtime/images.py
+# (the docker runtime's recipes, labkit/runtime/docker_recipes.py, say how each one runs).
+LLAMA_IMAGE = IMAGES["llama-server"].ref
+PROMETHEUS_IMAGE = IMAGES["prometheus"].ref
+ALERTMANAGER_IMAGE = IMAGES["alertmanager"].ref
+NODE_EXPORTER_IMAGE = IMAGES["node-exporter"].ref
+LOKI_IMAGE = IMAGES["loki"].ref
+ALLOY_IMAGE = IMAGES["shipper"].ref
+JAEGER_IMAGE = IMAGES["jaeger"].ref
+GRAFANA_IMAGE = IMAGES["grafana"].ref
+DCGM_EXPORTER_IMAGE = IMAGES["gpu-exporter"].ref
 
 MODEL_NAME = "labkit-tiny"
+# More model names the gateway serves (aliases of the same llama-server), so per-model
+# questions (which model fails? which costs most?) have more than one answer.
+EXTRA_MODELS = ("labkit-tiny-chat", "labkit-tiny-code")
 
 
 def _addr(ctx: ServiceContext, name: str = "http") -> str:
@@ -130,6 +135,7 @@ def _gateway_args(ctx: ServiceContext) -> list[str]:
         "--host", ctx.host, "--port", str(ctx.port()),
         "--upstream", ctx.urls["llama-server"],
         "--model-name", MODEL_NAME,
+        *(arg for m in EXTRA_MODELS for arg in ("--extra-model", m)),
         "--max-concurrency", str(ctx.config.slots),
         "--log-file", str(ctx.run_dir / "logs" / "gateway.log"),
         "--usage-db", f"sqlite:///{ctx.data_dir / 'usage.db'}",
@@ -236,6 +242,62 @@ register(ServiceSpec(
 ))
 
 
+# -- llama-server's process, and GPUs (labkit.exporters) ------------------------------------
+
+def _process_args(ctx: ServiceContext) -> list[str]:
+    return ["--state-file", str(ctx.config.state_file), "--service", "llama-server",
+            "--host", ctx.host, "--port", str(ctx.port())]
+
+
+register(ServiceSpec(
+    name="llama-process",
+    description="CPU and memory of llama-server's own process (job llama-server-process)",
+    ports={"http": 9256},
+    health_path="/metrics",
+    launches=(_python("labkit.exporters.process", _process_args),),
+    docker=DockerSpec(image="labkit/gateway:dev", build="docker/gateway.Dockerfile",
+                      command=("python", "-m", "labkit.exporters.process", "--host", "0.0.0.0")),
+    depends_on=("llama-server",),
+))
+
+
+def _has_gpu() -> bool:
+    from labkit.exporters.gpu import gpu_count
+
+    return gpu_count() > 0
+
+
+register(ServiceSpec(
+    name="gpu-exporter",
+    description="NVIDIA GPUs via NVML under DCGM's names (only where a GPU is present)",
+    ports={"http": 9400},
+    health_path="/metrics",
+    launches=(_python("labkit.exporters.gpu",
+                      lambda ctx: ["--host", ctx.host, "--port", str(ctx.port())]),),
+    # The docker runtime runs NVIDIA's own exporter with `--gpus all`.
+    docker=DockerSpec(image=DCGM_EXPORTER_IMAGE),
+    optional=True,
+    available=_has_gpu,
+))
+
+
+def _backfill_synthetic_gpu(ctx: ServiceContext) -> None:
+    """No GPU exporter: load the labelled synthetic DCGM series (once) before Prometheus starts."""
+    import sys
+
+    from labkit.errors import LabError
+    from labkit.exporters.synthetic_gpu import backfill
+    from labkit.runtime.provision import find_binary
+
+    promtool = find_binary("promtool")
+    if "gpu-exporter" in ctx.urls or promtool is None:
+        return
+    try:
+        backfill(ctx.data_dir, str(promtool), meta_dir=ctx.run_dir / "prometheus")
+    except LabError as exc:  # the lab runs without GPU series; the GPU panels say "no data"
+        print(f"labkit: synthetic GPU series not loaded: {exc}", file=sys.stderr)
+
+
 # -- Prometheus -----------------------------------------------------------------------------
 
 def _prometheus_major() -> int:
@@ -267,7 +329,10 @@ def _prometheus_args(ctx: ServiceContext) -> list[str]:
         node_exporter=_hostport(ctx.urls.get("node-exporter", "")),
         alertmanager=_hostport(ctx.urls.get("alertmanager", "")),
         prometheus_major=major,
+        llama_process=_hostport(ctx.urls.get("llama-process", "")),
+        gpu_exporter=_hostport(ctx.urls.get("gpu-exporter", "")),
     )
+    _backfill_synthetic_gpu(ctx)
     return [
         f"--config.file={conf_dir / 'prometheus.yml'}",
         f"--storage.tsdb.path={ctx.data_dir}",
@@ -291,3 +356,50 @@ register(ServiceSpec(
 ))
 
 
+
+
+# -- Grafana (optional: when a grafana binary is installed) --------------------------------
+
+def _grafana_args(ctx: ServiceContext, subcommand: tuple[str, ...]) -> list[str]:
+    from labkit.runtime.grafana import (
+        admin_password,
+        find_grafana,
+        grafana_home,
+        render_provisioning,
+    )
+
+    conf_dir = ctx.run_dir / "grafana"
+    dashboards = stack_dir() / "grafana" / "dashboards"
+    provisioning = render_provisioning(conf_dir / "provisioning", {
+        "LABKIT_PROMETHEUS_URL": ctx.urls.get("prometheus", ""),
+        "LABKIT_LOKI_URL": ctx.urls.get("loki", ""),
+        "LABKIT_JAEGER_URL": ctx.urls.get("jaeger", ""),
+        "LABKIT_ALERTMANAGER_URL": ctx.urls.get("alertmanager", ""),
+        "LABKIT_SCRAPE_INTERVAL": "2s" if ctx.config.lab_mode else "15s",
+        "LABKIT_GRAFANA_DASHBOARDS": str(dashboards),
+    })
+    ini = render("grafana/grafana.ini.j2", conf_dir / "grafana.ini", host=ctx.host,
+                 port=ctx.port(), data_dir=str(ctx.data_dir), provisioning=str(provisioning),
+                 admin_password=admin_password(ctx.run_dir),
+                 home_dashboard=str(dashboards / "llm-inference-service.json"))
+    binary = find_grafana()
+    home = grafana_home(binary) if binary else ctx.run_dir
+    return [*subcommand, "--homepath", str(home), "--config", str(ini)]
+
+
+register(ServiceSpec(
+    name="grafana",
+    description="dashboards (anonymous viewer, loopback only)",
+    ports={"http": 3000},
+    health_path="/api/health",
+    launches=(
+        LocalLaunch(args=lambda ctx: _grafana_args(ctx, ("server",)), binary="grafana"),
+        LocalLaunch(args=lambda ctx: _grafana_args(ctx, ()), binary="grafana-server"),
+    ),
+    docker=DockerSpec(image=GRAFANA_IMAGE),
+    templates=("grafana/grafana.ini.j2",),
+    depends_on=("prometheus",),
+    optional=True,
+    url_env="LABKIT_GRAFANA_URL",
+    stop_timeout=20.0,
+))

@@ -25,6 +25,7 @@ class ServiceState:
     endpoints: dict[str, str] = field(default_factory=dict)
     version: str = ""  # what the program reports, e.g. 3.16.0
     origin: str = ""  # path, release, go build, apt, build, stand-in or labkit
+    container: str = ""  # the docker runtime's container name
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LabState:
     mode: str = "lab"
     slots: int = 4
     model: str = ""
+    runtime: str = "local"  # which runtime started the lab: "local" or "docker"
     services: dict[str, ServiceState] = field(default_factory=dict)
 
     def urls(self) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 A :class:`Pinned` entry names one upstream project at one version and says how to get its
 executables: the official release archive (URL and checksum patterns), the project's Go
-module at the same version, the Debian package, and the docker image. Provisioning
+module at the same version, and the Debian package. Provisioning
 (:mod:`labkit.runtime.provision`), the Go builder, the downloader, the docker runtime and
 ``labkit doctor`` all read :data:`PINNED`, so a version bump is one line here.
 
@@ -60,7 +60,6 @@ class Pinned:
     go: GoBuild | None = None
     apt_package: str = ""
     debian_names: dict[str, str] = field(default_factory=dict)  # executable -> Debian name
-    docker_image: str = ""
     version_args: tuple[str, ...] = ("--version",)
 
     def url(self, pattern: str, os_name: str, arch: str) -> str:
@@ -72,12 +71,12 @@ def _gh(owner: str, repo: str) -> str:
     return f"https://github.com/{owner}/{repo}/releases/download/v{{version}}"
 
 
-def _prom_release(repo: str) -> dict[str, str]:
-    base = _gh("prometheus", repo)
-    return {
-        "release_url": f"{base}/{repo}-{{version}}.{{os}}-{{arch}}.tar.gz",
-        "checksums_url": f"{base}/sha256sums.txt",
-    }
+def _prom_archive(repo: str) -> str:
+    return f"{_gh('prometheus', repo)}/{repo}-{{version}}.{{os}}-{{arch}}.tar.gz"
+
+
+def _prom_sums(repo: str) -> str:
+    return f"{_gh('prometheus', repo)}/sha256sums.txt"
 
 
 PINNED: dict[str, Pinned] = {
@@ -85,7 +84,7 @@ PINNED: dict[str, Pinned] = {
     for p in (
         Pinned(
             "prometheus", "3.16.0", ("prometheus", "promtool"),
-            **_prom_release("prometheus"),
+            release_url=_prom_archive("prometheus"), checksums_url=_prom_sums("prometheus"),
             go=GoBuild("github.com/prometheus/prometheus", "v0.316.0",
                        {"prometheus": "cmd/prometheus", "promtool": "cmd/promtool"},
                        _PROM_LDFLAGS,
@@ -94,26 +93,23 @@ PINNED: dict[str, Pinned] = {
                        # much shorter. Kubernetes discovery is compiled in regardless.
                        tags="remove_all_sd"),
             apt_package="prometheus",
-            docker_image="prom/prometheus:v3.16.0",
         ),
         Pinned(
             "alertmanager", "0.35.0", ("alertmanager", "amtool"),
-            **_prom_release("alertmanager"),
+            release_url=_prom_archive("alertmanager"), checksums_url=_prom_sums("alertmanager"),
             go=GoBuild("github.com/prometheus/alertmanager", "v0.35.0",
                        {"alertmanager": "cmd/alertmanager", "amtool": "cmd/amtool"},
                        _PROM_LDFLAGS),
             apt_package="prometheus-alertmanager",
             debian_names={"alertmanager": "prometheus-alertmanager"},
-            docker_image="prom/alertmanager:v0.35.0",
         ),
         Pinned(
             "node_exporter", "1.12.1", ("node_exporter",),
-            **_prom_release("node_exporter"),
+            release_url=_prom_archive("node_exporter"), checksums_url=_prom_sums("node_exporter"),
             go=GoBuild("github.com/prometheus/node_exporter", "v1.12.1",
                        {"node_exporter": ""}, _PROM_LDFLAGS),
             apt_package="prometheus-node-exporter",
             debian_names={"node_exporter": "prometheus-node-exporter"},
-            docker_image="prom/node-exporter:v1.12.1",
         ),
         # Jaeger v2 ships from the v1.x tags of its Go module (v1.76.0 is Jaeger 2.13.0).
         Pinned(
@@ -128,7 +124,6 @@ PINNED: dict[str, Pinned] = {
                        "v{version} -X github.com/jaegertracing/jaeger/internal/version."
                        "commitSHA={module_version}",
                        needs_build_module=True),
-            docker_image="jaegertracing/jaeger:2.13.0",
             version_args=("version",),
         ),
         # Loki, Grafana and Alloy are AGPL: never built here, only fetched as releases.
@@ -138,7 +133,6 @@ PINNED: dict[str, Pinned] = {
             + "/loki-{os}-{arch}.zip",
             checksums_url=_gh("grafana", "loki") + "/SHA256SUMS",
             archive_names={"loki-{os}-{arch}": "loki"},
-            docker_image="grafana/loki:3.7.8",
             version_args=("-version",),
         ),
         Pinned(
@@ -147,7 +141,6 @@ PINNED: dict[str, Pinned] = {
             checksums_url="https://dl.grafana.com/oss/release/"
             "grafana-{version}.{os}-{arch}.tar.gz.sha256",
             single_digest=True,
-            docker_image="grafana/grafana:13.2.3",
             version_args=("--version",),
         ),
         Pinned(
@@ -156,7 +149,6 @@ PINNED: dict[str, Pinned] = {
             + "/alloy-{os}-{arch}.zip",
             checksums_url=_gh("grafana", "alloy") + "/SHA256SUMS",
             archive_names={"alloy-{os}-{arch}": "alloy"},
-            docker_image="grafana/alloy:v1.21.2",
             version_args=("--version",),
         ),
     )

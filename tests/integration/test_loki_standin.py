@@ -133,8 +133,8 @@ def test_duplicates_are_stored_once_and_data_survives_restart(server: _Server) -
 
 @pytest.mark.parametrize(("path", "params", "fragment"), [
     ("/loki/api/v1/query_range", {"query": '{job="a"'}, "parse error at line 1, col 9"),
-    ("/loki/api/v1/query_range", {"query": 'rate({job="a"}[1m]) or rate({job="b"}[1m])'},
-     "parse error at line 1"),
+    ("/loki/api/v1/query_range", {"query": 'rate_counter({job="a"} | unwrap x [1m])'},
+     "does not support `rate_counter`"),
     ("/loki/api/v1/query", {"query": '{job="a"}'},
      "log queries are not supported as an instant query type"),
     ("/loki/api/v1/query_range", {"query": '{job="a"}', "limit": "-1"},

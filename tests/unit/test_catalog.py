@@ -30,7 +30,8 @@ def test_docker_image_is_pinned(spec: catalog.ServiceSpec) -> None:
 
 
 @pytest.mark.parametrize("spec", [s for s in SERVICES if s.name not in ("prometheus",
-                                                                        "alertmanager")],
+                                                                        "alertmanager",
+                                                                        "grafana")],
                          ids=lambda s: s.name)
 def test_local_command_binds_loopback(spec: catalog.ServiceSpec, tmp_path: Path) -> None:
     """The local command line of each service binds the configured host, 127.0.0.1."""
@@ -71,3 +72,21 @@ def test_real_binary_configs_render_on_loopback(name: str, tmp_path: Path) -> No
     for port in ports.values():
         assert f"127.0.0.1:{port}" in text or f"port: {port}" in text
     assert str(tmp_path / "d") in text, "data must live in the lab's data directory"
+
+
+def test_grafana_config_binds_loopback_with_anonymous_viewers(tmp_path: Path) -> None:
+    """Grafana's rendered ini listens on 127.0.0.1, lets anonymous users view, and its
+    provisioning points at the lab's URLs."""
+    spec = catalog.get("grafana")
+    cfg = LabConfig(run_dir=tmp_path, port_offset=500)
+    ctx = ServiceContext(config=cfg, run_dir=tmp_path, data_dir=tmp_path / "d",
+                         urls={"prometheus": "http://127.0.0.1:9590",
+                               "loki": "http://127.0.0.1:3600"},
+                         ports={k: cfg.port(p) for k, p in spec.ports.items()})
+    argv = spec.launches[0].args(ctx)
+    assert argv[0] == "server"
+    ini = Path(argv[argv.index("--config") + 1]).read_text()
+    assert "http_addr = 127.0.0.1" in ini and f"http_port = {cfg.port(3000)}" in ini
+    assert "org_role = Viewer" in ini
+    datasources = (tmp_path / "grafana" / "provisioning" / "datasources" / "labkit.yaml")
+    assert "url: http://127.0.0.1:9590" in datasources.read_text()

@@ -19,7 +19,6 @@ from labkit.config import LabConfig
 from labkit.errors import QueryParseError
 from labkit.exercises import all_exercises, evaluate
 from labkit.exercises.alerting_checks import (
-    MODEL_ERRORS_REFERENCE,
     alert_labels,
     condition_runs,
     for_check,
@@ -29,8 +28,9 @@ from labkit.exercises.alerting_checks import (
     silence_check,
     synthetic_expression_check,
 )
-from labkit.exercises.core import CheckFailed
+from labkit.exercises.references import reference
 
+MODEL_ERRORS_REFERENCE = reference("alerting.model_error_expr")
 T0 = pd.Timestamp("2026-01-01T12:00:00Z")
 
 RULE_TEST = """
@@ -80,6 +80,16 @@ def test_blank_answers_are_not_attempted(exercise: str, lab: SimpleNamespace) ->
     pytest.param(MODEL_ERRORS_REFERENCE, True, id="reference"),
     pytest.param('sum by (model) (rate(llm_requests_total{status="error"}[1m])) / ignoring(status)'
                  ' sum by (model) (rate(llm_requests_total[1m])) >= 0.1', True, id="rewritten"),
+    pytest.param('sum by (model) (rate(llm_requests_total{status="error"}[60s])) > 0.1 * sum by '
+                 '(model) (rate(llm_requests_total[60s]))', True, id="multiplied"),
+    pytest.param("vector(0)", False, id="zero"),
+    pytest.param("vector(1)", False, id="one"),
+    pytest.param('sum by (model) (rate(llm_requests_total{status="error"}[1m])) > 0.1', False,
+                 id="numerator-only"),
+    pytest.param('sum by (model) (llm_requests_total{status="error"}) / sum by (model) '
+                 "(llm_requests_total) > 0.1", False, id="no-rate"),
+    pytest.param('sum by (model) (rate(llm_requests_total{status="error"}[5m])) / sum by (model)'
+                 ' (rate(llm_requests_total[5m])) > 0.1', False, id="window-5m"),
     pytest.param('sum by (model) (rate(llm_requests_total{status="error"}[1m])) / sum by (model)'
                  ' (rate(llm_requests_total[1m])) > 0.05', False, id="threshold-5pct"),
     pytest.param('sum by (job, model) (rate(llm_requests_total{status="error"}[1m])) / '
@@ -140,11 +150,22 @@ def test_live_comparison_names_the_first_difference(answer: pd.DataFrame, says: 
     assert says in outcome.detail
 
 
-def test_live_comparison_without_an_incident_asks_for_one() -> None:
-    """No reference data (no incident yet) is a clear CheckFailed, not a pass."""
+def test_live_comparison_without_an_incident_leaves_the_verdict_to_the_fixture() -> None:
+    """No incident in the live window (a re-check an hour later): nothing live to compare,
+    recorded as such, and the synthetic models decide."""
     lab = SimpleNamespace(prometheus=RangeProm({}))
-    with pytest.raises(CheckFailed, match="fault-injection"):
-        same_over_range(lab, "answer", MODEL_ERRORS_REFERENCE)
+    outcome = same_over_range(lab, "answer", MODEL_ERRORS_REFERENCE)
+    assert outcome.passed
+    assert outcome.evaluated_on["live"]["compared"] is False
+
+
+def test_expression_verdict_is_the_same_without_live_data(lab: SimpleNamespace) -> None:
+    """The exercise's verdict on the synthetic models stands when the live lab has no incident."""
+    lab.prometheus = RangeProm({})
+    right = evaluate("alerting.model_error_expr", MODEL_ERRORS_REFERENCE, lab)
+    wrong = evaluate("alerting.model_error_expr", "vector(1)", lab)
+    assert (right.status, wrong.status) == ("passed", "failed")
+    assert right.evaluated_on["fixture"] == "three-models-5m-v2"
 
 
 # -- 2. the for: duration ---------------------------------------------------------------------
@@ -157,34 +178,25 @@ def test_condition_runs_split_at_gaps_per_series() -> None:
     assert runs == [(0, 4), (10, 12), (20, 22)]
 
 
-INCIDENT = _frame(list(range(0, 98, 2)), job="llm-api")  # the condition held 96 s
-
-
-@pytest.mark.parametrize(("for_s", "passes", "says"), [
-    pytest.param(30, False, "shorter than 40s", id="too-short"),
-    pytest.param(40, True, "would have fired at 12:00:40", id="lower-bound"),
-    pytest.param(60, True, "would have fired at 12:01:00", id="solution"),
-    pytest.param(96, True, "would have fired", id="just-fires"),
-    pytest.param(120, False, "never paged", id="too-long"),
+@pytest.mark.parametrize(("answer", "passes", "says"), [
+    pytest.param("30s", False, "clears within 40s", id="too-short"),
+    pytest.param("40s", False, "clears within 40s", id="exactly-the-blip"),
+    pytest.param(40, False, "clears within 40s", id="exactly-the-blip-number"),
+    pytest.param("0s", False, "clears within 40s", id="zero"),
+    pytest.param("2m", False, "never paged", id="too-long"),
+    pytest.param("91s", False, "never paged", id="just-too-long"),
+    pytest.param("45s", True, "never pages", id="solution"),
+    pytest.param("1m", True, "never pages", id="a-minute"),
+    pytest.param("1m30s", True, "never pages", id="upper-bound"),
 ])
-def test_for_fires_on_the_recorded_incident(for_s: float, passes: bool, says: str) -> None:
-    """A for: passes when at least 40 s and no longer than the condition held."""
-    outcome = for_check(for_s, INCIDENT)
-    assert outcome.passed is passes
-    assert says in outcome.detail
-
-
-def test_for_is_judged_on_the_latest_incident() -> None:
-    """An older, longer incident does not rescue a for: the latest one would not reach."""
-    older = _frame(list(range(-600, -400, 2)), job="llm-api")  # 198 s, long ago
-    latest = _frame(list(range(0, 50, 2)), job="llm-api")  # 48 s, just now
-    assert not for_check(60, pd.concat([older, latest])).passed
-
-
-def test_for_without_an_incident_asks_for_one() -> None:
-    """No recorded condition is a clear CheckFailed."""
-    with pytest.raises(CheckFailed, match="never held"):
-        for_check(60, pd.DataFrame(columns=["timestamp", "value"]))
+def test_for_ignores_40s_blips_and_pages_for_the_incident(answer: Any, passes: bool, says: str,
+                                                          lab: SimpleNamespace) -> None:
+    """A for: passes when longer than 40 s (a 40 s blip must not page) and at most the 90 s
+    the incident's condition held; no live data is needed, so a re-check agrees."""
+    verdict = evaluate("alerting.for_duration", answer, lab)
+    assert verdict.passed is passes, verdict.detail
+    assert says in verdict.detail
+    assert for_check(45).evaluated_on["spec"]["ignore_blips_up_to_s"] == 40
 
 
 @pytest.mark.parametrize("answer", ["1h1m", "banana", True, [60]])
@@ -289,9 +301,13 @@ def _silence(*matchers: tuple[str, str, bool], state: str = "active",
     (_silence(("alertname", "High.*Rate", True), ("job", "llm-api", False)), True, "mutes"),
     (_silence(("severity", "critical", False)), False, "also silences GPUMemoryHigh"),
     (_silence(("alertname", "HighLatency", False)), False, "does not match HighErrorRate"),
-    (_silence(("alertname", "HighErrorRate", False), state="expired"), False, "expired"),
+    (_silence(("alertname", "HighErrorRate", False), state="expired"), True, "was active"),
+    (_silence(("alertname", "HighErrorRate", False), state="expired", minutes=0), False,
+     "expired before it started"),
+    (_silence(("alertname", "HighErrorRate", False), state="pending"), False, "not active"),
     (_silence(("alertname", "HighErrorRate", False), minutes=24 * 60), False, "at most an hour"),
-], ids=["solution", "regex-and-job", "too-broad", "wrong-alert", "expired", "too-long"])
+], ids=["solution", "regex-and-job", "too-broad", "wrong-alert", "expired-after-use",
+        "expired-unused", "pending", "too-long"])
 def test_silence_mutes_only_the_target(silence: dict[str, Any], passes: bool, says: str,
                                        alerts: dict[str, dict[str, str]]) -> None:
     """Active, matching HighErrorRate and none of the six others, at most an hour long."""

@@ -1,7 +1,9 @@
 """Notebook 02's checks, run against labkit's Loki stand-in in-process (no lab needed).
 
-Gateway-like lines are pushed into a fresh stand-in; each exercise must pass its solution and
-other correct answers, and fail wrong ones, by comparing results.
+Each exercise is judged on the fixed log streams: its table lists right answers that must
+pass and wrong ones (constants, another window, a missing filter or `by`, a numerator alone)
+that must fail. Then, as a live Loki, gateway-like lines are pushed into a fresh stand-in:
+a right answer must agree there too.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from labkit.exercises.compare_logql import request_ids
 from labkit.exercises.core import evaluate
+from labkit.exercises.logql_fixture import InProcessTransport
 from labkit.exercises.sets.logs import top_k_outcome
 from labkit.query.loki import Loki, matrix_to_frame, streams_to_frame
 from labkit.standins.loki.app import create_app
+from tests.unit.exercise_helpers import cases
 
 JOB = {"job": "llm-api"}
 
@@ -32,21 +35,8 @@ class _Lab:
         self.loki = loki
 
 
-class _InProcess(httpx.BaseTransport):
-    """Hands each request to the stand-in's ASGI app through Starlette's TestClient."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self.client.request(request.method, request.url.raw_path.decode(),
-                                     content=request.read(), headers=request.headers)
-        return httpx.Response(answer.status_code, content=answer.content,
-                              headers={"content-type": answer.headers.get("content-type", "")})
-
-
 def _loki(client: TestClient) -> Loki:
-    return Loki("http://testserver", transport=_InProcess(client))
+    return Loki("http://testserver", transport=InProcessTransport(client))
 
 
 def _line(level: str, status: int, user: str, duration: float, tokens: int, *,
@@ -76,10 +66,10 @@ def _traffic() -> list[dict[str, Any]]:
                     request_id=f"req_b{i}", model="unknown") for i in range(2)]
     lines.append({"level": "WARNING", "message": "Faults changed", "faults": {"error_rate": 0.3}})
     lines += [_line("ERROR", 500, "user_7", 1.0, 0, error_type="injected_fault",
-                    request_id="req_retry_abc"),
+                    request_id="req_retry_0123456789ab"),
               _line("ERROR", 504, "user_7", 12.0, 0, error_type="upstream_timeout",
-                    request_id="req_retry_abc"),
-              _line("INFO", 200, "user_7", 900.0, 160, request_id="req_retry_abc")]
+                    request_id="req_retry_0123456789ab"),
+              _line("INFO", 200, "user_7", 900.0, 160, request_id="req_retry_0123456789ab")]
     return lines
 
 
@@ -88,9 +78,9 @@ def lab(tmp_path: Path) -> Iterator[_Lab]:
     with TestClient(create_app(tmp_path / "loki")) as client:
         loki = _loki(client)
         now = time.time()
-        old = {"level": "INFO", "message": "Request completed", "request_id": "req_retry_old",
-               "status": 200, "duration_ms": 10.0, "tokens": 5, "user_id": "user_7",
-               "model": "labkit-tiny"}
+        old = {"level": "INFO", "message": "Request completed",
+               "request_id": "req_retry_0123456789ff", "status": 200, "duration_ms": 10.0,
+               "tokens": 5, "user_id": "user_7", "model": "labkit-tiny"}
         loki.push([(now - 55, json.dumps(old))], {**JOB, "level": "INFO"})
         lines = _traffic()
         step = 45 / len(lines)
@@ -106,7 +96,7 @@ CASES = [
     ("logs.volume_by_level", 'sum by (level) (rate({job="llm-api"}[1m])) * 60', True),
     ("logs.volume_by_level", 'sum(count_over_time({job="llm-api"}[1m]))', False),
     ("logs.line_filter", '{job="llm-api"} |= "ERROR" != "injected_fault"', True),
-    ("logs.line_filter", '{job="llm-api", level="ERROR"} |= "upstream_timeout"', True),
+    ("logs.line_filter", '{job="llm-api", level="ERROR"} |= "upstream_timeout"', False),
     ("logs.line_filter", '{job="llm-api"} |= "ERROR"', False),
     ("logs.line_filter", 'count_over_time({job="llm-api"} |= "ERROR" [1m])', False),
     ("logs.slow_user", '{job="llm-api"} | json | duration_ms > 200 and user_id="user_1"', True),
@@ -133,10 +123,11 @@ CASES = [
                               '"Request completed" | json | unwrap tokens [1m])))', False),
     ("logs.top_users_tokens", 'topk(2, sum by (user_id) (sum_over_time({job="llm-api"} |= '
                               '"Request completed" | json | unwrap tokens [1m])))', False),
-    ("logs.request_lines", '{job="llm-api"} |= "req_retry_abc"', True),
-    ("logs.request_lines", '{job="llm-api"} | json | request_id="req_retry_abc"', True),
+    ("logs.request_lines", '{job="llm-api"} |= "req_retry_0123456789ab"', True),
+    ("logs.request_lines", '{job="llm-api"} | json | request_id="req_retry_0123456789ab"', True),
     ("logs.request_lines", '{job="llm-api"} |= "req_retry_"', False),
-    ("logs.request_lines", '{job="llm-api"} |= "req_retry_old"', False),
+    ("logs.request_lines", '{job="llm-api"} |= "req_retry_0123456789ff"', True),  # an older try
+    ("logs.request_lines", '{job="llm-api"} |= "req_retry_000000000000"', False),  # made up
 ]
 
 
@@ -159,13 +150,18 @@ def test_bad_answers_fail_with_a_reason(lab: _Lab, answer: Any, message: str) ->
     assert verdict.status == "failed" and message in verdict.detail
 
 
-def test_no_logs_means_run_the_traffic(tmp_path: Path) -> None:
-    """With an empty Loki every check asks for traffic instead of comparing nothing."""
+def test_without_live_logs_the_fixture_decides(tmp_path: Path) -> None:
+    """With an empty live Loki (a re-check hours later) the fixed streams decide, and the
+    verdict records that nothing live was compared."""
     with TestClient(create_app(tmp_path / "empty")) as client:
         empty = _Lab(_loki(client))
-        verdict = evaluate("logs.volume_by_level",
-                           'sum by (level) (count_over_time({job="llm-api"}[1m]))', empty)
-    assert verdict.status == "failed" and "run the cells that generate traffic" in verdict.detail
+        right = evaluate("logs.volume_by_level",
+                         'sum by (level) (count_over_time({job="llm-api"}[1m]))', empty)
+        wrong = evaluate("logs.volume_by_level", 'sum(count_over_time({job="llm-api"}[1m]))',
+                         empty)
+    assert (right.status, wrong.status) == ("passed", "failed")
+    assert right.evaluated_on["live"]["compared"] is False
+    assert right.evaluated_on["fixture"] == "gateway-logs-10m-v1"
 
 
 def test_unanswered_is_not_attempted() -> None:
@@ -211,3 +207,118 @@ def test_extracted_labels_do_not_replace_frame_columns() -> None:
     frame = matrix_to_frame(matrix)
     assert frame["value"].iloc[0] == 2.0
     assert (frame["timestamp_extracted"].iloc[0], frame["value_extracted"].iloc[0]) == ("x", "y")
+
+
+# -- every exercise on the fixed streams: right answers pass, wrong ones fail -----------------
+
+J = '{job="llm-api"}'
+D = '{job="llm-api"} |= "Request completed"'
+RETRY = "req_retry_0123456789ab"
+TABLES = {
+    "logs.volume_by_level": cases(
+        [f"sum by (level) (count_over_time({J}[1m]))", f"sum by (level) (rate({J}[1m])) * 60",
+         f"sum by (level) (count_over_time({J}[60s]))"],
+        {"no-sum": f"count_over_time({J}[1m])", "no-by": f"sum(count_over_time({J}[1m]))",
+         "rate": f"sum by (level) (rate({J}[1m]))",
+         "window-5m": f"sum by (level) (count_over_time({J}[5m]))",
+         "requests-only": f"sum by (level) (count_over_time({D} [1m]))",
+         "by-user": f"sum by (user_id) (count_over_time({J} | json [1m]))",
+         "log-query": J}),
+    "logs.line_filter": cases(
+        [f'{J} |= "ERROR" != "injected_fault"',
+         '{job="llm-api", level="ERROR"} | json | error_type != "injected_fault"',
+         f'{J} | json | level="ERROR" | error_type!="injected_fault"'],
+        {"all-errors": f'{J} |= "ERROR"', "error-stream": '{job="llm-api", level="ERROR"}',
+         "not-injected-any-level": f'{J} != "injected_fault"',
+         "only-injected": f'{J} |= "injected_fault"',
+         "only-timeouts": '{job="llm-api", level="ERROR"} |= "upstream_timeout"',
+         "with-warnings": '{job="llm-api", level=~"ERROR|WARNING"} != "injected_fault"',
+         "metric": f'count_over_time({J} |= "ERROR" [1m])'}),
+    "logs.slow_user": cases(
+        [f'{J} | json | duration_ms > 200 and user_id="user_1"',
+         f'{J} |= "user_1" | json | duration_ms > 200',
+         f'{J} | json | duration_ms > 200 | user_id="user_1"'],
+        {"all-users": f"{J} | json | duration_ms > 200",
+         "at-least": f'{J} | json | user_id="user_1" | duration_ms >= 200',
+         "threshold-100": f'{J} | json | user_id="user_1" | duration_ms > 100',
+         "all-of-user_1": f'{J} | json | user_id="user_1"',
+         "other-user": f'{J} | json | user_id="user_2" | duration_ms > 200',
+         "fast-ones": f'{J} | json | user_id="user_1" | duration_ms < 200'}),
+    "logs.p95_duration": cases(
+        [f"quantile_over_time(0.95, {D} | json | unwrap duration_ms [1m]) by (model)",
+         f'quantile_over_time(0.95, {J} | json | message="Request completed" '
+         "| unwrap duration_ms [1m]) by (model)"],
+        {"p50": f"quantile_over_time(0.5, {D} | json | unwrap duration_ms [1m]) by (model)",
+         "p99": f"quantile_over_time(0.99, {D} | json | unwrap duration_ms [1m]) by (model)",
+         "no-by": f"quantile_over_time(0.95, {D} | json | unwrap duration_ms [1m])",
+         "window-5m": f"quantile_over_time(0.95, {D} | json | unwrap duration_ms [5m]) by (model)",
+         "max": f"max_over_time({D} | json | unwrap duration_ms [1m]) by (model)",
+         "average": f"avg_over_time({D} | json | unwrap duration_ms [1m]) by (model)",
+         "queued": f"quantile_over_time(0.95, {D} | json | unwrap queued_ms [1m]) by (model)"}),
+    "logs.error_ratio": cases(
+        [f"sum(count_over_time({D} | json | status >= 500 [1m])) / sum(count_over_time({D} [1m]))",
+         'sum(rate({job="llm-api", level="ERROR"} |= "Request completed" [1m])) / '
+         f"sum(rate({D} [1m]))"],
+        {"lines-ratio": f'sum(rate({J} |= "ERROR" [1m])) / sum(rate({J} [1m]))',
+         "numerator-only": f"sum(count_over_time({D} | json | status >= 500 [1m]))",
+         "with-4xx": f"sum(count_over_time({D} | json | status >= 400 [1m])) / "
+                     f"sum(count_over_time({D} [1m]))",
+         "window-5m": f"sum(count_over_time({D} | json | status >= 500 [5m])) / "
+                      f"sum(count_over_time({D} [5m]))",
+         "injected-only": f'sum(count_over_time({D} |= "injected_fault" [1m])) / '
+                          f"sum(count_over_time({D} [1m]))",
+         "success-ratio": f"sum(count_over_time({D} | json | status < 500 [1m])) / "
+                          f"sum(count_over_time({D} [1m]))"}),
+    "logs.top_users_tokens": cases(
+        [f"topk(3, sum by (user_id) (sum_over_time({D} | json | unwrap tokens [1m])))",
+         f'topk(3, sum by (user_id) (sum_over_time({J} | json | unwrap tokens | __error__="" '
+         "[1m])))"],
+        {"bottomk": f"bottomk(3, sum by (user_id) (sum_over_time({D} | json | unwrap tokens "
+                    "[1m])))",
+         "top-2": f"topk(2, sum by (user_id) (sum_over_time({D} | json | unwrap tokens [1m])))",
+         "by-requests": f"topk(3, sum by (user_id) (count_over_time({D} | json [1m])))",
+         "completion-only": f"topk(3, sum by (user_id) (sum_over_time({D} | json "
+                            "| unwrap completion_tokens [1m])))",
+         "window-5m": f"topk(3, sum by (user_id) (sum_over_time({D} | json | unwrap tokens [5m])))",
+         "rate": f"topk(3, sum by (user_id) (rate({D} | json | unwrap tokens [1m])))",
+         "all-users": f"sum by (user_id) (sum_over_time({D} | json | unwrap tokens [1m]))"}),
+    "logs.request_lines": cases(
+        [f'{J} |= "{RETRY}"', f'{J} | json | request_id="{RETRY}"'],
+        {"all-retries": f'{J} |= "req_retry_"', "errors-only":
+            f'{{job="llm-api", level="ERROR"}} |= "{RETRY}"',
+         "success-only": f'{J} |= "{RETRY}" | json | status=200',
+         "decoy": f'{J} | json | request_id="req_retry_decoy1"',
+         "metric": f'count_over_time({J} |= "{RETRY}" [10m])',
+         "every-line": J}),
+}
+
+
+class _NoLogs:
+    """A live Loki with nothing in it: the fixture alone decides."""
+
+    def fetch(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "success", "data": {"resultType": "streams", "result": []}}
+
+
+@pytest.mark.parametrize(("exercise_id", "answer", "expected"), [
+    pytest.param(ex, *p.values, id=f"{ex.split('.')[1]}-{p.id}")
+    for ex, params in TABLES.items() for p in params])
+def test_only_right_answers_pass_on_the_fixed_streams(exercise_id: str, answer: str,
+                                                      expected: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    """On the fixed streams, every right query passes and every plausible wrong one fails.
+    (The retried request must exist live, so that exercise runs with the live stand-in.)"""
+    lab = request.getfixturevalue("lab") if exercise_id == "logs.request_lines" \
+        else _Lab(_NoLogs())  # type: ignore[arg-type]
+    verdict = evaluate(exercise_id, answer, lab)
+    assert verdict.status == expected, verdict.detail
+
+
+def test_every_logs_exercise_has_a_table() -> None:
+    """No exercise of notebook 02 goes without at least 2 right and 5 wrong answers."""
+    from labkit.exercises import all_exercises
+
+    assert {e.id for e in all_exercises("logs.")} == set(TABLES)
+    for params in TABLES.values():
+        assert sum(p.values[1] == "failed" for p in params) >= 5
+        assert sum(p.values[1] == "passed" for p in params) >= 2

@@ -68,6 +68,13 @@ def _payload() -> dict[str, Any]:
     return {"data": data, "total": 0, "limit": 0, "offset": 0, "errors": None}
 
 
+def _window_payload() -> dict[str, Any]:
+    """The six traces and 14 ordinary ones: a window of the notebook's size (20+ traces)."""
+    payload = _payload()
+    payload["data"] += [_request(n, delay=40, infer=25) for n in range(7, 21)]
+    return payload
+
+
 class FakeJaeger:
     def __init__(self, payload: dict[str, Any]) -> None:
         self.payload, self.calls = payload, []  # type: list[dict[str, Any]]
@@ -94,7 +101,7 @@ class FakeLoki:
 
 class FakeLab:
     def __init__(self, payload: dict[str, Any] | None = None) -> None:
-        self.jaeger = FakeJaeger(payload or _payload())
+        self.jaeger = FakeJaeger(payload or _window_payload())
         self.loki = FakeLoki([f'{{"trace_id": "{n:032x}"}}' for n in range(1, 7)])
 
 
@@ -158,7 +165,8 @@ def test_first_token_ms_reads_span_events() -> None:
         ("traces.top_self_time_operation", "chat_completion", "passed"),
         ("traces.top_self_time_operation", "inference", "failed"),
         ("traces.top_self_time_operation", "nope", "failed"),
-        ("traces.inference_fraction", 110 / 428, "passed"),
+        # inference 20+30+40+20 + 14*25 ms over requests 24+34+44+324+1+1 + 14*69 ms
+        ("traces.inference_fraction", 460 / 1394, "passed"),
         ("traces.inference_fraction", 0.5, "failed"),
         ("traces.error_spans", 4, "passed"),
         ("traces.error_spans", 2, "failed"),
@@ -191,6 +199,20 @@ def test_answer_without_window_fails_with_a_hint() -> None:
     """A bare answer (no window) fails and says how to pass one."""
     verdict = evaluate("traces.error_spans", 4, FakeLab())
     assert verdict.status == "failed" and "windowed(" in verdict.detail
+
+
+def test_a_window_with_a_few_traces_is_not_the_notebooks() -> None:
+    """A window holding a handful of traces (chosen to make the answer easy) fails."""
+    few = _window_payload()
+    few["data"] = few["data"][:3]
+    verdict = evaluate("traces.slowest_trace", windowed(f"{3:032x}", WINDOW), FakeLab(few))
+    assert verdict.status == "failed" and "3 llm-api trace(s)" in verdict.detail
+
+
+def test_verdicts_record_their_window() -> None:
+    """Each verdict names the window it recomputed the answer over."""
+    verdict = evaluate("traces.error_spans", windowed(4, WINDOW), FakeLab())
+    assert verdict.evaluated_on == {"live": {"start": WINDOW["start"], "end": WINDOW["end"]}}
 
 
 def test_empty_window_fails_clearly() -> None:

@@ -107,8 +107,14 @@ LOG_CASES: list[
     ("numeric-filter-error",
      '{job="api"} | logfmt | n > 1 | keep __error__ | drop __error_details__',
      [(API, ["n=abc", "n=0"])], [({"__error__": "LabelFilterErr"}, ["n=abc"])]),
+    # Loki's LabelsFormatter renames in order and reads the labels for templates at the
+    # first template: `user` is already renamed away when the template runs.
     ("label-format-rename-template",
      '{job="api"} | logfmt | label_format who=user, tag="{{.level}}-{{.user | ToUpper}}"'
+     ' | keep who, tag',
+     [(API, ["user=ann"])], [({"who": "ann", "tag": "info-"}, ["user=ann"])]),
+    ("label-format-template-then-rename",
+     '{job="api"} | logfmt | label_format tag="{{.level}}-{{.user | ToUpper}}", who=user'
      ' | keep who, tag',
      [(API, ["user=ann"])], [({"who": "ann", "tag": "info-ANN"}, ["user=ann"])]),
     ("drop-with-matcher", '{job="api"} | logfmt | drop x="1" | keep x, y',

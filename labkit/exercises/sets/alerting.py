@@ -5,20 +5,16 @@ a promtool unit test and a silence. The checks live in :mod:`labkit.exercises.al
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import yaml
 
 from labkit.exercises.alerting_checks import (
-    EVAL_S,
-    LOOKBACK,
+    MAX_FOR_SECONDS,
     MIN_FOR_SECONDS,
-    MODEL_ERRORS_REFERENCE,
     alert_labels,
     for_check,
     render_lab_rules,
@@ -29,7 +25,7 @@ from labkit.exercises.alerting_checks import (
     synthetic_expression_check,
 )
 from labkit.exercises.core import CheckFailed, Outcome, exercise
-from labkit.query.alerts import rules
+from labkit.exercises.references import reference
 from labkit.query.prometheus import parse_duration
 
 
@@ -40,13 +36,16 @@ from labkit.query.prometheus import parse_duration
 def _model_error_expr(answer: Any, lab: Any) -> Outcome:
     if not isinstance(answer, str):
         raise CheckFailed(f"expected a PromQL string, got {type(answer).__name__}")
-    live = same_over_range(lab, answer, MODEL_ERRORS_REFERENCE)  # first: clear syntax errors
-    if not live.passed:
-        return live
+    # Live first, for Prometheus's own message on a syntax error; the synthetic models decide.
+    live = same_over_range(lab, answer, reference("alerting.model_error_expr"))
     synthetic = synthetic_expression_check(answer)
+    evidence = {**synthetic.evaluated_on, **live.evaluated_on}
     if not synthetic.passed:
-        return synthetic
-    return Outcome(True, f"{live.detail}; {synthetic.detail}")
+        return Outcome(False, synthetic.detail, evidence)
+    if not live.passed:
+        return Outcome(False, f"right on the synthetic models, but over your incident: "
+                              f"{live.detail}", evidence)
+    return Outcome(True, f"{synthetic.detail}; live: {live.detail}", evidence)
 
 
 def _seconds(answer: Any) -> float:
@@ -62,27 +61,13 @@ def _seconds(answer: Any) -> float:
     raise CheckFailed(f"answer with a duration such as '45s' or '1m', not {answer!r}")
 
 
-def _high_error_condition(lab: Any) -> str:
-    """The live HighErrorRate expression, as Prometheus loaded it."""
-    frame = rules(lab.url("prometheus"), type="alert")
-    match = frame[frame["name"] == "HighErrorRate"]
-    if match.empty:
-        raise CheckFailed("Prometheus has no HighErrorRate rule loaded: is the lab's "
-                          "prometheus running with its rules? (labkit status)")
-    return str(match["query"].iloc[0])
-
-
 @exercise("alerting.for_duration",
           title="A `for:` that ignores short blips yet pages for the incident you recorded",
-          hint=f"At least {MIN_FOR_SECONDS:.0f}s, and no longer than the error condition "
-               "actually held during your incident (see the timeline plot)")
+          hint=f"Longer than {MIN_FOR_SECONDS:.0f}s (a condition that has held for exactly "
+               f"for: fires), and no longer than the {MAX_FOR_SECONDS:.0f}s the incident's "
+               "condition held (see the timeline plot)")
 def _for_duration(answer: Any, lab: Any) -> Outcome:
-    for_s = _seconds(answer)
-    if for_s < MIN_FOR_SECONDS:  # no need to ask Prometheus
-        return for_check(for_s, pd.DataFrame())
-    frame = lab.prometheus.query_range(_high_error_condition(lab), start=f"-{LOOKBACK}",
-                                       end=time.time() - 1.0, step=EVAL_S)
-    return for_check(for_s, frame)
+    return for_check(_seconds(answer))
 
 
 def _matcher_list(answer: Any) -> list[str]:

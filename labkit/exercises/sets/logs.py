@@ -1,53 +1,45 @@
-"""Exercises of notebook 02 (logs). Each evaluates the learner's LogQL and a reference
-against the live Loki at one settled instant (see :mod:`labkit.exercises.compare_logql`)
-and compares lines (log queries) or series and values (metric queries)."""
+"""Exercises of notebook 02 (logs). Each judges the learner's LogQL against the reference on
+fixed log streams and on the live Loki (see :mod:`labkit.exercises.logql_check`): log
+queries by the lines they return, metric queries by their series and values."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from labkit.exercises.compare import fmt_key
-from labkit.exercises.compare_logql import (
-    SELECTOR,
-    entries,
-    request_ids,
-    same_logql_lines,
-    same_logql_metric,
-    samples,
-    settled_end,
-)
+from labkit.exercises.compare_logql import SELECTOR, entries
 from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.exercises.logql_check import (
+    EVAL_AT,
+    judge,
+    lines_check,
+    metric_check,
+    ranked_check,
+)
+from labkit.exercises.logql_fixture import fixture_lab
+from labkit.exercises.references import reference
 
 WINDOW = "1m"  # lab value for metric queries; production dashboards use [5m]
-LOG_WINDOW_S = 600.0  # log queries are checked over the 10 minutes up to the newest line
 SLOW_MS = 200  # lab threshold for a slow request; the course text's production value is 5000
-RETRY_PREFIX = "req_retry_"  # the notebook's retried request ids start with this
+RETRY_ID = re.compile(r"req_retry_[0-9a-f]{12}")  # the notebook's retried request id
 TOP_K = 3
+SEEN_DAYS = 7  # how far back a retried request's lines are looked for
 DONE = f'{SELECTOR} |= "Request completed"'  # one line per request
-
-REFERENCE = {
-    "logs.volume_by_level": f"sum by (level) (count_over_time({SELECTOR}[{WINDOW}]))",
-    "logs.line_filter": '{job="llm-api", level="ERROR"} | json | error_type != "injected_fault"',
-    "logs.slow_user": f'{SELECTOR} | json | user_id="user_1" | duration_ms > {SLOW_MS}',
-    "logs.p95_duration": (f"quantile_over_time(0.95, {DONE} | json | unwrap duration_ms "
-                          f"[{WINDOW}]) by (model)"),
-    "logs.error_ratio": (f"sum(count_over_time({DONE} | json | status >= 500 [{WINDOW}]))"
-                         f" / sum(count_over_time({DONE} [{WINDOW}]))"),
-}
 TOKENS_BY_USER = (f"sum by (user_id) (sum_over_time({DONE} | json | unwrap tokens "
                   f"[{WINDOW}]))")
 
 
 def _metric(exercise_id: str):  # type: ignore[no-untyped-def]
     def check(answer: Any, lab: Any) -> Outcome:
-        return same_logql_metric(lab, answer, REFERENCE[exercise_id])
+        return judge(lab, metric_check(answer, reference(exercise_id)), instants=EVAL_AT)
     return check
 
 
 def _lines(exercise_id: str):  # type: ignore[no-untyped-def]
     def check(answer: Any, lab: Any) -> Outcome:
-        return same_logql_lines(lab, answer, REFERENCE[exercise_id], window_s=LOG_WINDOW_S)
+        return judge(lab, lines_check(answer, reference(exercise_id)))
     return check
 
 
@@ -74,14 +66,9 @@ exercise("logs.error_ratio", title="Fraction of requests that failed with a 5xx,
           hint=f"sum_over_time(... | json | unwrap tokens [{WINDOW}]) adds a user's tokens; sum "
                f"by (user_id), then topk({TOP_K}, ...)")
 def _top_users(answer: Any, lab: Any) -> Outcome:
-    if not isinstance(answer, str):
-        raise CheckFailed(f"expected a LogQL string, got {type(answer).__name__}")
-    at = settled_end(lab)
-    totals = samples(lab, TOKENS_BY_USER, at=at, who="the reference")
-    if not totals:
-        raise CheckFailed("no tokens were logged in the last minute: run the traffic cells")
-    got = samples(lab, answer, at=at, who="your query")
-    return top_k_outcome(got, totals, TOP_K)
+    compare = ranked_check(answer, TOKENS_BY_USER,
+                           lambda got, totals: top_k_outcome(got, totals, TOP_K))
+    return judge(lab, compare, instants=EVAL_AT)
 
 
 def top_k_outcome(got: dict[Any, float], totals: dict[Any, float], k: int) -> Outcome:
@@ -112,20 +99,27 @@ def top_k_outcome(got: dict[Any, float], totals: dict[Any, float], k: int) -> Ou
           hint='A request id is in every line of that request: |= "<id>" (a line filter) or '
                '| json | request_id="<id>" (a label filter) both find them')
 def _request_lines(answer: Any, lab: Any) -> Outcome:
-    end = settled_end(lab)
-    target = retried_request(lab, end)
-    outcome = same_logql_lines(lab, answer, f'{SELECTOR} | json | request_id="{target}"',
-                               window_s=LOG_WINDOW_S, end=end)
-    return Outcome(outcome.passed, f"{target}: {outcome.detail}")
+    if not isinstance(answer, str):
+        raise CheckFailed(f"expected a LogQL string, got {type(answer).__name__}")
+    ids = set(RETRY_ID.findall(answer))
+    if len(ids) != 1:
+        raise CheckFailed("your query must name the retried request by its id (RETRIED_ID, "
+                          "req_retry_ and 12 hex digits), once")
+    target = ids.pop()
+    if not _seen_live(lab, target):
+        raise CheckFailed(f"Loki has no line of request {target} from the last {SEEN_DAYS} days: "
+                          "name the request the notebook retried (RETRIED_ID)")
+    want = reference("logs.request_lines").replace("{request_id}", target)
+    outcome = judge(lab, lines_check(answer, want),
+                    fixture=fixture_lab("request_id", target))
+    return Outcome(outcome.passed, f"{target}: {outcome.detail}", outcome.evaluated_on)
 
 
-def retried_request(lab: Any, end: float) -> str:
-    """The id of the newest retried request (its id starts with ``RETRY_PREFIX``)."""
-    tagged = entries(lab, f'{SELECTOR} |= "{RETRY_PREFIX}"', start=end - LOG_WINDOW_S, end=end,
-                     who="the reference")
-    for _, line in sorted(tagged, reverse=True):
-        ids = [i for i in request_ids([line]) if i.startswith(RETRY_PREFIX)]
-        if ids:
-            return ids[0]
-    raise CheckFailed("no retried request in the last 10 minutes: run the cell that retries a "
-                      "request, then check again")
+def _seen_live(lab: Any, request_id: str) -> bool:
+    """Whether the live Loki holds a line of ``request_id`` (so the id is not made up)."""
+    import time
+
+    now = time.time()
+    found = entries(lab, f'{SELECTOR} |= "{request_id}"', start=now - SEEN_DAYS * 86400,
+                    end=now + 1, who="the lookup of your request id")
+    return bool(found)

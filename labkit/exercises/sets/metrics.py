@@ -1,33 +1,33 @@
-"""Exercises of notebook 01 (metrics). Each compares the learner's PromQL with a reference
-by evaluating both against the live Prometheus at the same instant."""
+"""Exercises of notebook 01 (metrics). Each judges the learner's PromQL against the reference
+on synthetic gateway series (``fixture_series.METRICS_FIXTURE``) and on the live Prometheus
+(see :mod:`labkit.exercises.promql_check`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from labkit.exercises.compare import same_promql
-from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.exercises.compare import Samples
+from labkit.exercises.core import Outcome, exercise
+from labkit.exercises.fixture_series import METRICS_FIXTURE
+from labkit.exercises.promql_check import promql_check
+from labkit.exercises.references import reference
 
 WINDOW = "1m"  # lab value; production dashboards use [5m]
-
-REFERENCE = {
-    "metrics.request_rate": f"sum(rate(llm_requests_total[{WINDOW}]))",
-    "metrics.error_ratio": (f'sum(rate(llm_requests_total{{status="error"}}[{WINDOW}]))'
-                            f" / sum(rate(llm_requests_total[{WINDOW}]))"),
-    "metrics.p95_latency": ("histogram_quantile(0.95, sum by (le) "
-                            f"(rate(llm_request_duration_seconds_bucket[{WINDOW}])))"),
-    "metrics.ttft_p50_by_model": ("histogram_quantile(0.5, sum by (le, model) "
-                                  f"(rate(llm_token_latency_seconds_bucket[{WINDOW}])))"),
-    "metrics.llama_tokens_per_second": f"sum(rate(llamacpp:tokens_predicted_total[{WINDOW}]))",
-    "metrics.gateway_tokens_per_second": f"sum(rate(llm_tokens_generated_total[{WINDOW}]))",
-    "metrics.in_flight": "sum(llm_active_requests) + sum(llm_queue_depth)",
-}
+ERRORS_WINDOW = "10m"  # the top error type is judged over the last 10 minutes
 
 
-def _promql(exercise_id: str):  # type: ignore[no-untyped-def]
+def _promql(exercise_id: str, live_when: Callable[[Samples], bool] | None = None
+            ) -> Callable[[Any, Any], Outcome]:
     def check(answer: Any, lab: Any) -> Outcome:
-        return same_promql(lab, answer, REFERENCE[exercise_id])
+        return promql_check(lab, answer, reference(exercise_id), METRICS_FIXTURE,
+                            live_when=live_when)
     return check
+
+
+def _clear_winner(samples: Samples) -> bool:
+    """A top-1 worth comparing live: some errors, and no other type with as many (ties)."""
+    return bool(samples) and all(v > 0 for v in samples.values())
 
 
 exercise("metrics.request_rate", title="Request rate through the gateway (req/s)",
@@ -36,6 +36,11 @@ exercise("metrics.request_rate", title="Request rate through the gateway (req/s)
 exercise("metrics.error_ratio", title="Fraction of requests that failed",
          hint='Divide the rate of llm_requests_total{status="error"} by the rate of all '
               "requests; sum both sides so the labels match")(_promql("metrics.error_ratio"))
+exercise("metrics.top_error_type",
+         title=f"The error type counted most often over the last {ERRORS_WINDOW}",
+         hint=f"increase(llm_request_errors_total[{ERRORS_WINDOW}]) counts each type's errors in "
+              "the window; sum by (error_type), then topk(1, ...)")(
+    _promql("metrics.top_error_type", live_when=_clear_winner))
 exercise("metrics.p95_latency", title="p95 request latency (seconds)",
          hint="histogram_quantile(0.95, ...) over the rate of llm_request_duration_seconds_bucket,"
               " summed by (le) so every model and endpoint count")(_promql("metrics.p95_latency"))
@@ -54,23 +59,3 @@ exercise("metrics.gateway_tokens_per_second",
 exercise("metrics.in_flight", title="Requests in flight: running plus waiting in the queue",
          hint="Add the gauges llm_active_requests (summed over models) and llm_queue_depth")(
     _promql("metrics.in_flight"))
-
-
-@exercise("metrics.top_error_type", title="The most frequent error type so far",
-          hint="Look at llm_request_errors_total by error_type; answer with the label value, "
-               'e.g. "invalid_json"')
-def _top_error_type(answer: Any, lab: Any) -> Outcome:
-    if not isinstance(answer, str):
-        raise CheckFailed("answer with the error_type label value, as a string")
-    frame = lab.prometheus.query("sum by (error_type) (llm_request_errors_total)")
-    if frame.empty:
-        raise CheckFailed("no errors have been counted yet: run the cell that sends bad requests")
-    top = frame.sort_values("value", ascending=False).iloc[0]
-    counts = dict(zip(frame["error_type"], frame["value"], strict=True))
-    if answer not in counts:
-        return Outcome(False, f"no error_type {answer!r} has been counted; seen: "
-                              f"{', '.join(sorted(counts))}")
-    if counts[answer] == top["value"]:
-        return Outcome(True, f"{answer} with {counts[answer]:g} errors")
-    return Outcome(False, f"{answer} has {counts[answer]:g} errors, but another type has "
-                          f"{top['value']:g}")

@@ -1,9 +1,15 @@
 """Exercises of notebook 06 (SLOs and cost).
 
-PromQL answers are evaluated beside a reference at the same instant. Numbers that depend on
-when they were computed (a budget, a burn rate, a cost) are answered as
-``{"value": number, "at": unix_seconds}``: the check recomputes the reference from
-Prometheus or the usage database *at that instant*, so a grader gets the same verdict later.
+The SLI queries are judged on the synthetic gateway series and live, like notebook 01's
+(:mod:`labkit.exercises.promql_check`), as a ratio or in percent.
+
+Numbers (a budget, a burn rate, a cost) are answered as ``{"value": number, "at":
+unix_seconds}``, ``at`` being the end of the notebook's traffic. The exercise fixes the
+window: the ``[5m]`` SLO window ending at ``at``. The check recomputes the number itself from
+Prometheus or the usage database over that window, and requires the window to hold the
+notebook's traffic (enough requests, and the bad events the number is about), so a window
+chosen to make the answer trivial (no traffic, no failure) fails. Prometheus and the usage
+database keep that window, so a re-check later gives the same verdict.
 """
 
 from __future__ import annotations
@@ -15,50 +21,57 @@ from typing import Any
 from labkit.errors import QueryError
 from labkit.exercises.compare import close_to
 from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.exercises.fixture_series import METRICS_FIXTURE
+from labkit.exercises.promql_check import promql_check
+from labkit.exercises.references import reference
 
 WINDOW = "5m"  # the lab's SLO window; production: 30d
+WINDOW_S = 300.0
 AVAILABILITY_TARGET = 99.9
 LATENCY_TARGET = 95.0
 MODEL = "labkit-tiny"
 FLEET = {"g5.xlarge": 2, "p3.2xlarge": 1}
-
-REFERENCE = {
-    "slo.availability_query": (f'sum(rate(llm_requests_total{{status="success"}}[{WINDOW}]))'
-                               f" / sum(rate(llm_requests_total[{WINDOW}]))"),
-    "slo.latency_sli_query": (f'sum(rate(llm_request_duration_seconds_bucket{{le="2.0"}}'
-                              f"[{WINDOW}])) / sum(rate(llm_request_duration_seconds_count"
-                              f"[{WINDOW}]))"),
+MIN_REQUESTS = 20  # a window with fewer requests than this is not the notebook's traffic
+BAD_EVENTS = {  # per SLO: the bad events its window must hold for the number to mean anything
+    "availability": f'sum(increase(llm_requests_total{{status="error"}}[{WINDOW}]))',
+    "latency": (f"sum(increase(llm_request_duration_seconds_count[{WINDOW}])) - "
+                f'sum(increase(llm_request_duration_seconds_bucket{{le="2.0"}}[{WINDOW}]))'),
 }
+ALL_REQUESTS = f"sum(increase(llm_requests_total[{WINDOW}]))"
 
 
-def _one_value(lab: Any, query: str, at: float, who: str) -> float:
+def _one_value(lab: Any, query: str, at: float) -> float:
     try:
         frame = lab.prometheus.query(query, time=at)
     except QueryError as exc:
-        raise CheckFailed(f"Prometheus rejected {who}: {exc}") from None
-    if len(frame) > 1:
-        raise CheckFailed(f"{who} returned {len(frame)} series; the SLI is one number: "
-                          "sum(...) both sides of the division")
+        raise CheckFailed(f"Prometheus rejected {query!r}: {exc}") from None
     return math.nan if frame.empty else float(frame["value"].iloc[0])
 
 
-def _same_ratio(answer: Any, lab: Any, reference: str, *, empty_hint: str = "") -> Outcome:
-    """One-number queries: same value at the same instant, as a ratio or in percent."""
-    if not isinstance(answer, str):
-        raise CheckFailed(f"expected a PromQL string, got {type(answer).__name__}")
-    at = time.time() - 1.0  # a moment ago: the last scrape has landed
-    want = _one_value(lab, reference, at, "the reference")
-    if math.isnan(want):
-        raise CheckFailed("the reference has no data yet: run the traffic cell, then check again")
-    got = _one_value(lab, answer, at, "your query")
-    if math.isnan(got):
-        return Outcome(False, "your query returned no data" + (f"; {empty_hint}" if empty_hint
-                                                               else ""))
-    for scale, unit in ((1.0, ""), (100.0, " (in percent)")):
-        if math.isclose(got, scale * want, rel_tol=1e-6, abs_tol=1e-9):
-            return Outcome(True, f"{got:.6g}{unit}, the same as the reference")
-    return Outcome(False, f"your value {got:.6g}, expected {want:.6g} (a fraction 0..1, or "
-                          "percent)")
+def _window(lab: Any, at: float, slo: str) -> dict[str, Any]:
+    """Check that the window ending at ``at`` holds the notebook's traffic and bad events."""
+    if at > time.time():
+        raise CheckFailed(f'"at" is in the future ({at:.0f}): use AT, the end of the traffic')
+    evidence = {"live": {"at": at, "window": WINDOW}}
+    requests = _one_value(lab, ALL_REQUESTS, at)
+    if not requests >= MIN_REQUESTS:
+        raise CheckFailed(f"the {WINDOW} before {at:.0f} holds {requests:.0f} requests: the "
+                          "exercise is about the window ending at AT, just after this "
+                          "notebook's traffic", evidence)
+    bad = _one_value(lab, BAD_EVENTS[slo], at)
+    if not bad > 0.5:
+        raise CheckFailed(f"the {WINDOW} before {at:.0f} holds no {slo} failure, so its answer "
+                          "is trivial: the exercise is about the window ending at AT, which "
+                          "holds this notebook's incident", evidence)
+    evidence["live"] |= {"requests": round(requests, 3), "bad_events": round(bad, 3)}
+    return evidence
+
+
+def _promql(exercise_id: str):  # type: ignore[no-untyped-def]
+    def check(answer: Any, lab: Any) -> Outcome:
+        return promql_check(lab, answer, reference(exercise_id), METRICS_FIXTURE,
+                            scales=(1.0, 100.0))
+    return check
 
 
 def _timed(answer: Any) -> tuple[Any, float]:
@@ -90,18 +103,20 @@ def _tracker(lab: Any) -> Any:
     return CostTracker(usage_db_url(lab.config))
 
 
-def _live_number(value: Any, expected: float, what: str, *, rel: float,
-                 abs_tol: float = 0.0) -> Outcome:
+def _live_number(value: Any, expected: float, what: str, evidence: dict[str, Any], *,
+                 rel: float, abs_tol: float = 0.0) -> Outcome:
     if math.isnan(expected):
-        raise CheckFailed(f"there is no {what} at that instant: was there traffic in the window?")
-    return close_to(value, expected, rel=rel, abs_tol=abs_tol)
+        raise CheckFailed(f"there is no {what} at that instant: was there traffic in the window?",
+                          evidence)
+    outcome = close_to(value, expected, rel=rel, abs_tol=abs_tol)
+    return Outcome(outcome.passed, outcome.detail, evidence)
 
 
 @exercise("slo.availability_query", title=f"Availability SLI over [{WINDOW}] (PromQL)",
           hint=f'Successful requests over all requests: the rate of llm_requests_total{{status='
                f'"success"}} over [{WINDOW}], divided by the rate of all of them, both summed')
 def _availability_query(answer: Any, lab: Any) -> Outcome:
-    return _same_ratio(answer, lab, REFERENCE["slo.availability_query"])
+    return _promql("slo.availability_query")(answer, lab)
 
 
 @exercise("slo.latency_sli_query", title=f"Latency SLI: fraction of requests under 2 s over "
@@ -109,8 +124,11 @@ def _availability_query(answer: Any, lab: Any) -> Outcome:
           hint="The le=\"2.0\" bucket of llm_request_duration_seconds counts requests that took "
                "at most 2 s; divide its rate by the rate of _count, both summed")
 def _latency_sli_query(answer: Any, lab: Any) -> Outcome:
-    return _same_ratio(answer, lab, REFERENCE["slo.latency_sli_query"],
-                       empty_hint='this Prometheus writes the bucket as le="2.0", not le="2"')
+    outcome = _promql("slo.latency_sli_query")(answer, lab)
+    if not outcome.passed and "returned 0 series" in outcome.detail:
+        return Outcome(False, outcome.detail + '; this Prometheus writes the bucket as le="2.0", '
+                       'not le="2"', outcome.evaluated_on)
+    return outcome
 
 
 @exercise("slo.error_budget_remaining",
@@ -119,8 +137,9 @@ def _latency_sli_query(answer: Any, lab: Any) -> Outcome:
                'negative overspent. Answer {"value": remaining, "at": AT}')
 def _error_budget_remaining(answer: Any, lab: Any) -> Outcome:
     value, at = _timed(answer)
+    evidence = _window(lab, at, "availability")
     expected = _monitor(lab).error_budget_remaining("availability", at=at)
-    return _live_number(value, expected, "availability", rel=0.02, abs_tol=0.01)
+    return _live_number(value, expected, "availability", evidence, rel=0.02, abs_tol=0.01)
 
 
 @exercise("slo.latency_burn_rate", title=f"Burn rate of the latency SLO over [{WINDOW}]",
@@ -128,38 +147,57 @@ def _error_budget_remaining(answer: Any, lab: Any) -> Outcome:
                'Answer {"value": burn_rate, "at": AT}')
 def _latency_burn_rate(answer: Any, lab: Any) -> Outcome:
     value, at = _timed(answer)
+    evidence = _window(lab, at, "latency")
     expected = _monitor(lab).burn_rate("latency", at=at)
-    return _live_number(value, expected, "latency SLI", rel=0.02, abs_tol=0.01)
+    return _live_number(value, expected, "latency SLI", evidence, rel=0.02, abs_tol=0.01)
+
+
+def _usage_window(lab: Any, at: float) -> tuple[Any, dict[str, Any]]:
+    """The tracker, after checking that ``[at - 5m, at)`` holds the notebook's requests."""
+    if at > time.time():
+        raise CheckFailed(f'"at" is in the future ({at:.0f}): use AT, the end of the traffic')
+    tracker = _tracker(lab)
+    rows = len(tracker.store.rows(since=at - WINDOW_S, until=at))
+    evidence = {"usage": {"since": at - WINDOW_S, "until": at, "rows": rows}}
+    if rows < MIN_REQUESTS:
+        raise CheckFailed(f"the usage database has {rows} requests in the {WINDOW} before "
+                          f"{at:.0f}: the exercise is about the window ending at AT, just after "
+                          "this notebook's traffic", evidence)
+    return tracker, evidence
 
 
 @exercise("slo.cost_per_1k_tokens",
-          title=f"Token cost per 1K tokens of {MODEL}, from the usage database",
-          hint="Sum prompt_tokens and completion_tokens of its rows logged before AT, price "
-               "each with the price table, divide by total_tokens / 1000. "
+          title=f"Token cost per 1K tokens of {MODEL}, over the {WINDOW} before AT",
+          hint=f"Sum prompt_tokens and completion_tokens of its rows logged in the {WINDOW} "
+               "before AT, price each with the price table, divide by total_tokens / 1000. "
                'Answer {"value": cost, "at": AT}')
 def _cost_per_1k_tokens(answer: Any, lab: Any) -> Outcome:
     value, at = _timed(answer)
-    expected = _tracker(lab).usage_cost_per_1k_tokens(MODEL, until=at)
-    return _live_number(value, expected, f"{MODEL} usage", rel=0.01)
+    tracker, evidence = _usage_window(lab, at)
+    expected = tracker.usage_cost_per_1k_tokens(MODEL, since=at - WINDOW_S, until=at)
+    return _live_number(value, expected, f"{MODEL} usage", evidence, rel=0.01)
 
 
-@exercise("slo.top_user_cost", title="The user whose requests cost the most",
-          hint="Group the usage rows by user_id, price their tokens, take the largest. "
-               'Answer with the user id, or {"value": user_id, "at": AT}')
+@exercise("slo.top_user_cost", title=f"The user whose requests cost the most, over the {WINDOW} "
+          "before AT",
+          hint="Group the usage rows of the window by user_id, price their tokens, take the "
+               'largest. Answer {"value": user_id, "at": AT}')
 def _top_user_cost(answer: Any, lab: Any) -> Outcome:
-    user, at = _timed(answer) if isinstance(answer, dict | list | tuple) else (answer, None)
+    user, at = _timed(answer)
     if not isinstance(user, str):
         raise CheckFailed(f"answer with the user id as a string, got {user!r}")
-    costs = _tracker(lab).costs("user_id", until=at)["usage_cost"].drop("(none)",
-                                                                         errors="ignore")
+    tracker, evidence = _usage_window(lab, at)
+    costs = tracker.costs("user_id", since=at - WINDOW_S, until=at)["usage_cost"].drop(
+        "(none)", errors="ignore")
     if costs.empty:
-        raise CheckFailed("the usage table has no user yet: run the traffic cell first")
+        raise CheckFailed("no request in the window came from a user", evidence)
     top = costs.max()
     if user not in costs.index:
-        return Outcome(False, f"no usage by {user!r}; users: {', '.join(sorted(costs.index))}")
+        return Outcome(False, f"no usage by {user!r} in the window; users: "
+                              f"{', '.join(sorted(costs.index))}", evidence)
     if math.isclose(costs[user], top, rel_tol=1e-9):
-        return Outcome(True, f"{user}: {costs[user]:.6f} in token cost")
-    return Outcome(False, f"{user} cost {costs[user]:.6f}; another user cost {top:.6f}")
+        return Outcome(True, f"{user}: {costs[user]:.6f} in token cost", evidence)
+    return Outcome(False, f"{user} cost {costs[user]:.6f}; another user cost {top:.6f}", evidence)
 
 
 @exercise("slo.fleet_monthly_cost",
@@ -170,4 +208,5 @@ def _fleet_monthly_cost(answer: Any, lab: Any) -> Outcome:
     from labkit.cost import HOURS_PER_MONTH, PriceTable
 
     expected = PriceTable.default().hourly(FLEET) * HOURS_PER_MONTH
-    return close_to(answer, expected, rel=0.001, unit=" USD")
+    outcome = close_to(answer, expected, rel=0.001, unit=" USD")
+    return Outcome(outcome.passed, outcome.detail, {"price_table": "default", "fleet": FLEET})

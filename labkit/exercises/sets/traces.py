@@ -17,6 +17,8 @@ import pandas as pd
 from labkit.errors import QueryError
 from labkit.exercises.compare import close_to
 from labkit.exercises.core import CheckFailed, Outcome, exercise, is_unanswered
+from labkit.exercises.logql_check import judge_lines_on_fixture
+from labkit.exercises.references import reference as logs_reference
 
 __all__ = [
     "error_span_count",
@@ -31,6 +33,7 @@ __all__ = [
 SERVICE = "llm-api"
 ROOT = "POST /v1/chat/completions"
 MAX_TRACES = 5000  # a lab window holds a few hundred; more means the window is too wide
+MIN_TRACES = 20  # fewer and the window is not the notebook's traffic (its phases send ~150)
 FLUSH_S = 3.0  # the BatchSpanProcessor exports every second: wait this long past the window
 
 
@@ -58,12 +61,26 @@ def _window_traces(lab: Any, start: float, end: float) -> dict[str, Any]:
     payload: dict[str, Any] = lab.jaeger.fetch_traces(SERVICE, start=start, end=end,
                                                       limit=MAX_TRACES)
     traces = payload.get("data") or []
-    if not traces:
-        raise CheckFailed("Jaeger holds no llm-api trace in the window: run the traffic cells "
-                          "and compute WINDOW again")
+    evidence = {"live": {"start": start, "end": end, "traces": len(traces)}}
+    if len(traces) < MIN_TRACES:
+        raise CheckFailed(f"Jaeger holds {len(traces)} llm-api trace(s) in the window: the "
+                          "exercise is about WINDOW, the span of this notebook's traffic (run the "
+                          "traffic cells and compute WINDOW again)", evidence)
     if len(traces) >= MAX_TRACES:
-        raise CheckFailed(f"the window holds {MAX_TRACES}+ traces: narrow it")
+        raise CheckFailed(f"the window holds {MAX_TRACES}+ traces: narrow it", evidence)
     return payload
+
+
+def _recorded(check: Any) -> Any:
+    """Record in the verdict the window the check recomputed its answer over."""
+    def wrapped(answer: Any, lab: Any) -> Outcome:
+        outcome: Outcome = check(answer, lab)
+        if outcome.evaluated_on:
+            return outcome
+        _, start, end = _unpack(answer)
+        return Outcome(outcome.passed, outcome.detail, {"live": {"start": start, "end": end}})
+    wrapped.__doc__ = check.__doc__
+    return wrapped
 
 
 def _window_spans(lab: Any, start: float, end: float) -> pd.DataFrame:
@@ -127,6 +144,7 @@ def first_token_ms(payload: Mapping[str, Any]) -> pd.Series:
 @exercise("traces.slowest_trace", title="The trace id of the slowest request in the window",
           hint=f"Take the {ROOT!r} spans (one per request) and the trace_id of the one with "
                "the largest duration_ms")
+@_recorded
 def _slowest(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     if not isinstance(value, str):
@@ -147,6 +165,7 @@ def _slowest(answer: Any, lab: Any) -> Outcome:
           title="The operation with the highest p95 self time",
           hint="Self time = a span's duration minus the durations of its children (group by "
                "trace_id and parent_id); then the 0.95 quantile per operation")
+@_recorded
 def _top_self(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     if not isinstance(value, str):
@@ -166,6 +185,7 @@ def _top_self(answer: Any, lab: Any) -> Outcome:
           title="The fraction of request time spent in inference",
           hint=f"Sum the durations of the 'inference' spans and divide by the sum of the "
                f"{ROOT!r} durations, over every trace in the window")
+@_recorded
 def _inference_fraction(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     return close_to(value, inference_fraction(_window_spans(lab, start, end)), rel=0.02,
@@ -174,6 +194,7 @@ def _inference_fraction(answer: Any, lab: Any) -> Outcome:
 
 @exercise("traces.error_spans", title="The number of error spans in the window",
           hint="The span frame's status column says 'error' for spans with status ERROR")
+@_recorded
 def _error_spans(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
@@ -190,6 +211,7 @@ def _error_spans(answer: Any, lab: Any) -> Outcome:
           title="Median time to first token (ms), from the span events",
           hint="Streaming inference spans carry a 'gen_ai.first_token' event (a Jaeger log) with "
                "the field gen_ai.server.time_to_first_token, in seconds")
+@_recorded
 def _ttft(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     ttft = first_token_ms(_window_traces(lab, start, end))
@@ -201,12 +223,17 @@ def _ttft(answer: Any, lab: Any) -> Outcome:
 @exercise("traces.trace_logs", title="A LogQL query for the log lines of the slowest trace",
           hint='Parse the lines with | json and keep trace_id="<the id>", or filter the raw '
                'line with |= "<the id>"')
+@_recorded
 def _trace_logs(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     if not isinstance(value, str):
         raise CheckFailed("answer with a LogQL query string")
     trace_id = slowest_trace(_window_spans(lab, start, end))
-    reference = f'{{job="{SERVICE}"}} | json | trace_id="{trace_id}"'
+    reference = logs_reference("traces.trace_logs").replace("{trace_id}", trace_id)
+    hermetic = judge_lines_on_fixture(value, reference, "trace_id", trace_id)
+    if not hermetic.passed:
+        return Outcome(False, f"{hermetic.detail} (the slowest trace of the window is {trace_id})",
+                       hermetic.evaluated_on)
     # Log lines are written when a request ends: a little after its spans start.
     around = {"start": start - 5, "end": end + 60, "limit": 5000}
     try:

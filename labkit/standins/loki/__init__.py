@@ -6,22 +6,22 @@ Run it with ``python -m labkit.standins.loki --host 127.0.0.1 --port 3100 --data
 LogQL supported (see docs/logql.md for details and examples):
 
 - stream selectors ``=`` ``!=`` ``=~`` ``!~``; line filters ``|=`` ``!=`` ``|~`` ``!~``
-  (chained, ``or``)
+  ``|>`` ``!>`` (chained, ``or``), ``ip("...")`` line and label filters
 - parsers ``json`` (optionally ``json a="x.y", b``), ``logfmt``, ``regexp``, ``pattern``
 - label filters on strings, numbers, durations and byte sizes, with ``and``, ``or``, ``,``, ``()``
-- ``line_format``, ``label_format`` (Go templates: ``{{.label}}``, ``__line__``, a few functions),
+- ``line_format``, ``label_format`` (Go templates with Loki's documented functions),
   ``drop``, ``keep``, ``decolorize``, ``unwrap`` with ``duration()``, ``duration_seconds()``,
   ``bytes()``
 - range aggregations ``count_over_time rate bytes_over_time bytes_rate sum_over_time avg_over_time
   min_over_time max_over_time stddev_over_time stdvar_over_time quantile_over_time first_over_time
   last_over_time absent_over_time``, with ``offset``
-- vector aggregations ``sum avg min max count stddev stdvar topk bottomk`` with ``by``/``without``
-- ``+ - * / % ^`` and ``== != > >= < <=`` (with ``bool``) between vectors and scalars,
-  ``on``/``ignoring``; ``vector(n)``
+- vector aggregations ``sum avg min max count stddev stdvar topk bottomk approx_topk`` with
+  ``by``/``without``; ``label_replace``
+- ``+ - * / % ^`` and ``== != > >= < <=`` (with ``bool``), ``and or unless`` between vectors
+  and scalars, ``on``/``ignoring`` with ``group_left``/``group_right``; ``vector(n)``
 
-Refused with a 400 ``parse error``: ``unpack``, ``label_replace``, ``rate_counter``,
-``and``/``or``/``unless`` between vectors, ``group_left``/``group_right``, subqueries,
-``ip()`` filters, ``|>`` pattern filters, and template functions beyond the listed few.
+Regular expressions run on RE2. Refused with a 400 naming the construct (docs/logql.md):
+``unpack``, ``rate_counter``, subqueries and the other constructs listed there.
 """
 
 from __future__ import annotations

@@ -2,14 +2,15 @@
 
 ``|= "text"`` and ``!= "text"`` look for the text in the chunk's UTF-8 block with
 ``bytes.find``, which is C speed, and map each hit to its line; in UTF-8 a substring of the
-encoded line is exactly an encoded substring of the line. Regular expressions still run per
-line, on the lines no earlier filter dropped. ``FilterOnly`` evaluates a metric query whose
-pipeline is nothing but line filters: such lines keep their stream's labels.
+encoded line is exactly an encoded substring of the line. Regular expressions, patterns and
+ip() filters still run per line, on the lines no earlier filter dropped. ``FilterOnly``
+evaluates a metric query whose pipeline is nothing but line filters: such lines keep their
+stream's labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def filter_mask(chunk: Chunk, lo: int, hi: int, filters: Sequence[syn.LineFilter
     mask = np.ones(hi - lo, dtype=bool)
     lines: list[str] | None = None
     for f in filters:
-        if f.op in ("|=", "!="):
+        if f.plain:
             hit = np.zeros(hi - lo, dtype=bool)
             for value in f.values:
                 if value == "":
@@ -40,8 +41,8 @@ def filter_mask(chunk: Chunk, lo: int, hi: int, filters: Sequence[syn.LineFilter
                 lines = chunk.lines(lo, hi)
             hit = np.zeros(hi - lo, dtype=bool)
             for i in np.flatnonzero(mask).tolist():  # only lines still in the running
-                hit[i] = any(r.search(lines[i]) for r in f.regexes)
-        mask &= hit if f.op in ("|=", "|~") else ~hit
+                hit[i] = any(t(lines[i]) for t in f.tests)
+        mask &= hit if f.keep else ~hit
     return mask
 
 
@@ -62,8 +63,8 @@ class FilterOnly:
         self.sample = sample  # count | bytes
         self.grouping = grouping
 
-    def samples(self, store: Store, streams: list[Stream], lo_ns: int,
-                hi_ns: int) -> tuple[Samples, Failure, int]:
+    def samples(self, store: Store, streams: list[Stream], lo_ns: int, hi_ns: int,
+                tick: Callable[[], None] = lambda: None) -> tuple[Samples, Failure, int]:
         """Samples in (lo, hi] by series (in the order the full pipeline meets them), the
         first error met (kind, series) if any, and how many lines were read."""
         parts: dict[LabelsKey, tuple[list[np.ndarray], list[np.ndarray]]] = {}
@@ -71,6 +72,7 @@ class FilterOnly:
         for stream in streams:
             key = group_key(dict(stream.labels), self.grouping)
             for chunk, lo, hi in store.pieces(stream, lo_ns, hi_ns, start_open=True):
+                tick()  # the query's deadline
                 lines += hi - lo
                 idx = lo + np.flatnonzero(filter_mask(chunk, lo, hi, self.filters))
                 if len(idx) == 0:

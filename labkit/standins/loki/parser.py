@@ -22,6 +22,9 @@ from lark.exceptions import (
 )
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.ipfilter import IPPatternError, label_test, line_test
+from labkit.standins.loki.patterns import PatternError, parse_pattern
+from labkit.standins.loki.regex import Regex, RegexError, compile_regex
 from labkit.standins.loki.templates import TemplateError, parse_template
 from labkit.standins.loki.units import go_duration_seconds, parse_bytes, range_duration_ns
 
@@ -66,12 +69,15 @@ def unquote(token: str) -> str:
     return _ESCAPE.sub(repl, token[1:-1])
 
 
-def _regex(pattern: str, token: Token | None = None) -> re.Pattern[str]:
-    # RE2 spells named groups (?P<n>) or (?<n>); Python's re only knows the first.
+def _regex(pattern: str, token: Token | None = None) -> Regex:
     try:
-        return re.compile(re.sub(r"\(\?<([A-Za-z_]\w*)>", r"(?P<\1>", pattern))
-    except re.error as exc:
-        raise _SemanticError(f"error parsing regexp: {exc}: `{pattern}`", token) from None
+        return compile_regex(pattern)
+    except RegexError as exc:
+        raise _SemanticError(str(exc), token) from None
+
+
+_SET_OPS = ("and", "or", "unless")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def _matcher(name: Token, op: Token, value: Token) -> syn.Matcher:
@@ -101,13 +107,36 @@ class _ToTree(Transformer[Any, Any]):
     def log_query(self, selector: tuple[syn.Matcher, ...], *stages: Any) -> syn.LogQuery:
         return syn.LogQuery(selector, _check_stages(stages))
 
+    def paren_log_query(self, q: syn.LogQuery) -> syn.LogQuery:
+        return q
+
+    def ip_call(self, _kw: Token, pattern: Token) -> tuple[str, str, Token]:
+        return "ip", unquote(pattern), pattern
+
     def stage(self, s: Any) -> Any:
         return s
 
-    def line_filter(self, op: Token, *values: Token) -> syn.LineFilter:
-        vals = tuple(unquote(v) for v in values if v.type == "STRING")
-        rxs = tuple(_regex(v, op) for v in vals) if op in ("|~", "!~") else ()
-        return syn.LineFilter(str(op), vals, rxs)
+    def line_filter(self, op: Token, *values: Any) -> syn.LineFilter:
+        items = [v for v in values if not (isinstance(v, Token) and v.type == "OR")]
+        shown, tests = [], []
+        for v in items:
+            if isinstance(v, tuple):
+                shown.append(f'ip("{v[1]}")')
+                tests.append(_ip_line_test(str(op), v[1], v[2]))
+                continue
+            text = unquote(v)
+            shown.append(text)
+            if op in ("|~", "!~"):
+                tests.append(_regex(text, v).search)
+            elif op in ("|>", "!>"):
+                try:
+                    tests.append(parse_pattern(text, line_filter=True).test)
+                except PatternError as exc:
+                    raise _SemanticError(str(exc), v) from None
+            else:
+                tests.append(text.__contains__)
+        plain = op in ("|=", "!=") and all(not isinstance(v, tuple) for v in items)
+        return syn.LineFilter(str(op), tuple(shown), tuple(tests), plain)
 
     def json_param(self, name: Token, path: Token | None) -> tuple[str, str]:
         return str(name), unquote(path) if path is not None else str(name)
@@ -125,7 +154,11 @@ class _ToTree(Transformer[Any, Any]):
         return syn.RegexpParser(rx)
 
     def pattern_stage(self, _pipe: Token, kw: Token, pattern: Token) -> syn.PatternParser:
-        return _compile_pattern(unquote(pattern), pattern)
+        try:
+            pat = parse_pattern(unquote(pattern))
+        except PatternError as exc:
+            raise _SemanticError(str(exc), pattern) from None
+        return syn.PatternParser(unquote(pattern), pat.extract, pat.names)
 
     def line_format_stage(self, _pipe: Token, kw: Token, tmpl: Token) -> syn.LineFormat:
         return syn.LineFormat(_template(tmpl, "line_format"))
@@ -133,9 +166,18 @@ class _ToTree(Transformer[Any, Any]):
     def label_fmt(self, dst: Token, src: Token) -> syn.LabelFormatItem:
         if src.type == "IDENTIFIER":
             return str(dst), "rename", str(src)
-        return str(dst), "template", _template(src, "label_format")
+        return str(dst), "template", _template(src, "label_format", str(dst))
 
-    def label_format_stage(self, _pipe: Token, _kw: Token, *items: Any) -> syn.LabelFormat:
+    def label_format_stage(self, _pipe: Token, kw: Token, *items: Any) -> syn.LabelFormat:
+        seen: set[str] = set()
+        for dst, _, _ in items:
+            if dst == "__error__":
+                raise _SemanticError("__error__ cannot be formatted", kw)
+            if dst in seen:
+                raise _SemanticError(
+                    f"multiple label name '{dst}' not allowed in a single format operation", kw
+                )
+            seen.add(dst)
         return syn.LabelFormat(tuple(items))
 
     def drop_item(
@@ -201,8 +243,16 @@ class _ToTree(Transformer[Any, Any]):
     ) -> tuple[bool, syn.Matching | None]:
         return b is not None, matching
 
-    def matching(self, kw: Token, *labels: Token | None) -> syn.Matching:
-        return syn.Matching(kw == "on", tuple(str(x) for x in labels if x is not None))
+    def group_side(self, kw: Token, *labels: Token | None) -> tuple[str, tuple[str, ...]]:
+        card = "many-to-one" if kw == "group_left" else "one-to-many"
+        return card, tuple(str(x) for x in labels if x is not None)
+
+    def matching(self, kw: Token, *args: Any) -> syn.Matching:
+        labels = tuple(str(x) for x in args if isinstance(x, Token))
+        side = next((x for x in args if isinstance(x, tuple)), None)
+        if side is None:
+            return syn.Matching(kw == "on", labels)
+        return syn.Matching(kw == "on", labels, side[0], side[1])
 
     def binary(
         self, lhs: Any, op: Token, mod: tuple[bool, syn.Matching | None], rhs: Any
@@ -210,6 +260,14 @@ class _ToTree(Transformer[Any, Any]):
         return_bool, matching = mod
         if return_bool and op not in ("==", "!=", ">", ">=", "<", "<="):
             raise _SemanticError("bool modifier can only be used on comparison operators", op)
+        if op in _SET_OPS:
+            for side, leg in (("left", lhs), ("right", rhs)):
+                if isinstance(leg, syn.NumberLit):
+                    raise _SemanticError(
+                        f"unexpected literal for {side} leg of logical/set binary operation "
+                        f"({op}): {leg.value:f}", op)
+            if matching is not None and matching.card != "one-to-one":
+                raise _SemanticError(f'no grouping allowed for "{op}" operation', op)
         if (
             isinstance(lhs, syn.NumberLit)
             and isinstance(rhs, syn.NumberLit)
@@ -249,10 +307,29 @@ class _ToTree(Transformer[Any, Any]):
             raise _SemanticError(f"grouping not allowed for {fn} aggregation", fn)
         return agg
 
+    def label_replace(
+        self, kw: Token, expr: Any, dst: Token, repl: Token, src: Token, regex: Token
+    ) -> syn.LabelReplace:
+        d, pattern = unquote(dst), unquote(regex)
+        try:
+            rx = compile_regex(f"^(?:{pattern})$")
+        except RegexError as exc:
+            raise _SemanticError(f"invalid regex in label_replace: {exc}", regex) from None
+        if not _LABEL_NAME.match(d):
+            raise _SemanticError(f"invalid destination label name in label_replace: {d}", dst)
+        if isinstance(expr, syn.NumberLit):
+            raise _SemanticError("label_replace expects a vector, got a scalar", kw)
+        return syn.LabelReplace(expr, d, unquote(repl), unquote(src), pattern, rx)
+
     def vector_agg(self, op: Token, *args: Any) -> syn.VectorAgg:
         grouping = next((a for a in args if isinstance(a, syn.Grouping)), None)
         rest = [a for a in args if a is not None and not isinstance(a, syn.Grouping)]
-        if op in ("topk", "bottomk"):
+        if op == "approx_topk" and grouping is not None and grouping.without:
+            raise _SemanticError("approx_topk does not support without(); group with by()", op)
+        if op == "approx_topk" and float(rest[0]) < 1:
+            raise _SemanticError(
+                f"invalid parameter (must be greater than 0) approx_topk({rest[0]}", op)
+        if op in ("topk", "bottomk", "approx_topk"):
             k = float(rest[0])
             if k != int(k) or k < 1:
                 raise _SemanticError(
@@ -269,15 +346,32 @@ def _duration(token: Token) -> int:
     return ns
 
 
-def _template(token: Token, name: str) -> Any:
+def _template(token: Token, name: str, label: str = "") -> Any:
     try:
-        return parse_template(unquote(token), name)
+        return parse_template(unquote(token), name, label)
     except TemplateError as exc:
+        raise _SemanticError(str(exc), token) from None
+
+
+def _ip_line_test(op: str, pattern: str, token: Token) -> Any:
+    if op not in ("|=", "!="):
+        raise _SemanticError("ip: invalid operation", token)
+    try:
+        return line_test(pattern)
+    except IPPatternError as exc:
         raise _SemanticError(str(exc), token) from None
 
 
 def _label_compare(name: Token, op: Token, value: Any) -> syn.LabelCompare:
     n = str(name)
+    if isinstance(value, tuple):  # ip("...")
+        if op not in ("=", "!="):
+            raise _SemanticError(f"syntax error: unexpected ip, {op} cannot compare an ip()", op)
+        try:
+            test = label_test(value[1])
+        except IPPatternError as exc:
+            raise _SemanticError(str(exc), value[2]) from None
+        return syn.LabelCompare(n, str(op), "ip", value[1], None, test)
     if isinstance(value, Token) and value.type == "STRING":
         if op in (">", ">=", "<", "<="):
             raise _SemanticError(
@@ -307,31 +401,6 @@ def _label_compare(name: Token, op: Token, value: Any) -> syn.LabelCompare:
     if size is None:
         raise _SemanticError(f"invalid bytes value {value}", value)
     return syn.LabelCompare(n, o, "bytes", size)
-
-
-def _compile_pattern(text: str, token: Token) -> syn.PatternParser:
-    pieces = re.split(r"<([A-Za-z_][A-Za-z0-9_]*)>", text)
-    names: list[str] = []
-    regex = ["^"]
-    for i, piece in enumerate(pieces):
-        if i % 2 == 0:
-            regex.append(re.escape(piece))
-            continue
-        if i > 1 and pieces[i - 1] == "":
-            raise _SemanticError(
-                "found consecutive capture: pattern captures need a literal between them", token
-            )
-        last = i == len(pieces) - 2 and pieces[-1] == ""
-        if piece == "_":
-            regex.append("(?:.*)" if last else "(?:.*?)")
-            continue
-        if piece in names:
-            raise _SemanticError(f"duplicate capture name ({piece})", token)
-        names.append(piece)
-        regex.append(f"(?P<{piece}>.*)" if last else f"(?P<{piece}>.*?)")
-    if not names:
-        raise _SemanticError("at least one capture is required", token)
-    return syn.PatternParser(re.compile("".join(regex), re.S), tuple(names))
 
 
 def _check_stages(stages: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -394,7 +463,23 @@ def parse(query: str) -> syn.Query:
     except _SemanticError as err:
         raise LogQLParseError(f"parse error : {err}") from None
     except UnexpectedInput as exc:
-        raise LogQLParseError(_syntax_message(exc, query)) from None
+        raise LogQLParseError(_syntax_message(exc, query) + _unsupported_hint(query)) from None
+
+
+# Constructs of Loki's LogQL the stand-in refuses (docs/logql.md); a syntax error in a query
+# using one says which.
+_UNSUPPORTED = re.compile(
+    r"\b(unpack|rate_counter|sort_desc|sort|count_values|variants|absent|distinct|"
+    r"first_over_time_by|sum_over_time_by)\b"
+)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`')
+
+
+def _unsupported_hint(query: str) -> str:
+    m = _UNSUPPORTED.search(_STRINGS.sub('""', query))
+    if m is None:
+        return ""
+    return f" (the labkit stand-in does not support `{m.group(1)}`; see docs/logql.md)"
 
 
 def _syntax_message(exc: UnexpectedInput, query: str) -> str:

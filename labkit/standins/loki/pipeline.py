@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from labkit.standins.loki import syntax as syn
-from labkit.standins.loki.templates import Template
+from labkit.standins.loki.regex import Regex
+from labkit.standins.loki.templates import Template, TemplateExecError
 from labkit.standins.loki.units import go_duration_seconds, parse_bytes
 
 ERROR = "__error__"
@@ -58,15 +59,22 @@ def json_value(v: Any) -> str:
 def flatten_json(
     obj: Mapping[str, Any], prefix: str = "", out: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Loki's json parser without parameters: nested keys joined with _, arrays skipped."""
+    """Loki's json parser without parameters: nested keys joined with _, arrays skipped.
+    (Depth-first with an explicit stack: JSON may nest deeper than Python recurses.)"""
     if out is None:
         out = {}
-    for k, v in obj.items():
-        key = prefix + sanitize(k)
-        if isinstance(v, dict):
-            flatten_json(v, key + "_", out)
-        elif not isinstance(v, list):
-            out[key] = json_value(v)
+    stack = [(prefix, iter(obj.items()))]
+    while stack:
+        pre, items = stack[-1]
+        for k, v in items:
+            key = pre + sanitize(k)
+            if isinstance(v, dict):
+                stack.append((key + "_", iter(v.items())))
+                break
+            if not isinstance(v, list):
+                out[key] = json_value(v)
+        else:
+            stack.pop()
     return out
 
 
@@ -84,14 +92,15 @@ def _set_error(lbs: dict[str, str], kind: str, details: str) -> None:
 
 
 def _line_filter(st: syn.LineFilter) -> StageFn:
-    vals, rxs = st.values, st.regexes
-    if st.op == "|=":
-        return lambda ts, line, lbs, base: line if any(v in line for v in vals) else None
-    if st.op == "!=":
+    tests, keep = st.tests, st.keep
+    if st.plain:
+        vals = st.values
+        if keep:
+            return lambda ts, line, lbs, base: line if any(v in line for v in vals) else None
         return lambda ts, line, lbs, base: None if any(v in line for v in vals) else line
-    if st.op == "|~":
-        return lambda ts, line, lbs, base: line if any(r.search(line) for r in rxs) else None
-    return lambda ts, line, lbs, base: None if any(r.search(line) for r in rxs) else line
+    if keep:
+        return lambda ts, line, lbs, base: line if any(t(line) for t in tests) else None
+    return lambda ts, line, lbs, base: None if any(t(line) for t in tests) else line
 
 
 def _json_path(obj: Any, path: str) -> str:
@@ -173,11 +182,9 @@ def _logfmt(st: syn.LogfmtParser) -> StageFn:
     return run
 
 
-def _regex_parser(rx: re.Pattern[str], anchored: bool) -> StageFn:
-    find = rx.match if anchored else rx.search
-
+def _regex_parser(rx: Regex) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
-        m = find(line)
+        m = rx.search(line)
         if m:
             for k, v in m.groupdict().items():
                 if v is not None:
@@ -187,9 +194,26 @@ def _regex_parser(rx: re.Pattern[str], anchored: bool) -> StageFn:
     return run
 
 
+def _pattern_parser(st: syn.PatternParser) -> StageFn:
+    names, extract = st.names, st.extract
+
+    def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
+        values = extract(line)
+        if values:
+            for k, v in zip(names, values, strict=False):
+                _set_extracted(lbs, base, sanitize(k), v)
+        return line
+
+    return run
+
+
 def _line_format(tmpl: Template) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
-        return tmpl.render(lbs, line, ts)
+        try:
+            return tmpl.render(lbs, line, ts)
+        except TemplateExecError as exc:
+            _set_error(lbs, "TemplateFormatErr", str(exc))
+            return line
 
     return run
 
@@ -203,16 +227,20 @@ def _label_filter(expr: syn.LabelFilterExpr) -> StageFn:
 
 def _label_format(st: syn.LabelFormat) -> StageFn:
     def run(ts: int, line: str, lbs: dict[str, str], base: frozenset[str]) -> str:
-        snapshot = dict(lbs)  # every template sees the labels as they were before the stage
+        snapshot: dict[str, str] | None = None  # taken at the first template, as Loki does
         for item in st.items:
             if item[1] == "rename":
                 dst, _, src = item
-                value = snapshot.get(src, "")
-                lbs.pop(src, None)
-            else:
-                dst, _, tmpl = item
-                value = tmpl.render(snapshot, line, ts)
-            lbs[dst] = value
+                if src in lbs:
+                    lbs[dst] = lbs.pop(src)
+                continue
+            dst, _, tmpl = item
+            if snapshot is None:
+                snapshot = dict(lbs)
+            try:
+                lbs[dst] = tmpl.render(snapshot, line, ts)
+            except TemplateExecError as exc:
+                _set_error(lbs, "TemplateFormatErr", str(exc))
         return line
 
     return run
@@ -272,6 +300,11 @@ def eval_label_filter(e: syn.LabelFilterExpr, lbs: dict[str, str]) -> bool:
         return e.matcher.matches(lbs.get(e.name, ""))
     if ERROR in lbs:
         return True  # only string matchers can filter lines that already failed
+    if e.kind == "ip":
+        assert e.test is not None
+        if e.name not in lbs:
+            return False
+        return e.test(lbs[e.name]) == (e.op == "=")
     raw = lbs.get(e.name)
     if raw is None:
         return e.op == "!="
@@ -311,9 +344,9 @@ def compile_stages(
         elif isinstance(st, syn.LogfmtParser):
             fns.append(_logfmt(st))
         elif isinstance(st, syn.RegexpParser):
-            fns.append(_regex_parser(st.regex, anchored=False))
+            fns.append(_regex_parser(st.regex))
         elif isinstance(st, syn.PatternParser):
-            fns.append(_regex_parser(st.regex, anchored=True))
+            fns.append(_pattern_parser(st))
         elif isinstance(st, syn.LineFormat):
             fns.append(_line_format(st.template))
         elif isinstance(st, syn.LabelFormat):

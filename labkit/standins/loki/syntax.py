@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from labkit.standins.loki.regex import Regex
 from labkit.standins.loki.templates import Template
 
 
@@ -16,7 +17,7 @@ class Matcher:
     name: str
     op: str  # one of = != =~ !~
     value: str
-    regex: re.Pattern[str] | None = field(default=None, compare=False)
+    regex: Regex | None = field(default=None, compare=False)
 
     def matches(self, actual: str) -> bool:
         """True when the label value ``actual`` ("" when absent) satisfies the matcher."""
@@ -31,9 +32,18 @@ class Matcher:
 
 @dataclass(frozen=True)
 class LineFilter:
-    op: str  # |= != |~ !~
-    values: tuple[str, ...]  # alternatives joined with `or`
-    regexes: tuple[re.Pattern[str], ...] = field(default=(), compare=False)
+    """``|= != |~ !~ |> !>`` with ``or`` alternatives; a line passes a ``|`` filter when one
+    alternative's test holds, a ``!`` filter when none does."""
+
+    op: str  # |= != |~ !~ |> !>
+    values: tuple[str, ...]  # the alternatives as written (an ip() one as ip("..."))
+    tests: tuple[Callable[[str], bool], ...] = field(default=(), compare=False)
+    plain: bool = True  # every alternative is a substring: the block search applies
+
+    @property
+    def keep(self) -> bool:
+        """True for |= |~ |> (keep matching lines), False for != !~ !>."""
+        return self.op.startswith("|")
 
 
 @dataclass(frozen=True)
@@ -48,13 +58,14 @@ class LogfmtParser:
 
 @dataclass(frozen=True)
 class RegexpParser:
-    regex: re.Pattern[str]
+    regex: Regex
 
 
 @dataclass(frozen=True)
 class PatternParser:
-    regex: re.Pattern[str]
-    names: tuple[str, ...]
+    source: str
+    extract: Callable[[str], list[str] | None] = field(compare=False)  # captures, in order
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,13 +95,14 @@ class Decolorize:
 
 @dataclass(frozen=True)
 class LabelCompare:
-    """One label filter comparison; ``kind`` is string, number, duration or bytes."""
+    """One label filter comparison; ``kind`` is string, number, duration, bytes or ip."""
 
     name: str
     op: str
     kind: str
-    value: object  # str for strings, float (seconds / bytes / number) otherwise
+    value: object  # str for strings and ip patterns, float (seconds / bytes / number) otherwise
     matcher: Matcher | None = None
+    test: Callable[[str], bool] | None = field(default=None, compare=False)  # kind "ip"
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,8 @@ class VectorAgg:
 class Matching:
     on: bool
     labels: tuple[str, ...]
+    card: str = "one-to-one"  # or many-to-one (group_left), one-to-many (group_right)
+    include: tuple[str, ...] = ()  # labels group_left/group_right copy from the "one" side
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,18 @@ class BinOp:
 
 
 @dataclass(frozen=True)
+class LabelReplace:
+    """``label_replace(expr, "dst", "replacement", "src", "regex")``."""
+
+    expr: Expr
+    dst: str
+    replacement: str
+    src: str
+    pattern: str
+    regex: Regex = field(compare=False)
+
+
+@dataclass(frozen=True)
 class NumberLit:
     value: float
 
@@ -184,5 +210,5 @@ class VectorLit:
     value: float
 
 
-Expr = RangeAgg | VectorAgg | BinOp | NumberLit | VectorLit
-Query = LogQuery | RangeAgg | VectorAgg | BinOp | NumberLit | VectorLit
+Expr = RangeAgg | VectorAgg | BinOp | LabelReplace | NumberLit | VectorLit
+Query = LogQuery | RangeAgg | VectorAgg | BinOp | LabelReplace | NumberLit | VectorLit

@@ -1,123 +1,92 @@
-"""The part of Go's text/template that line_format and label_format need.
+"""Go templates for ``line_format`` and ``label_format``, as Loki runs them.
 
-Supported: literal text, ``{{.label}}``, ``{{ .label }}``, ``{{__line__}}``,
-``{{__timestamp__}}``, string literals, and pipelines through the functions in
-``FUNCTIONS`` (``{{ .level | ToUpper }}``). Anything else is refused when parsed.
+``parse_template`` compiles the source with the Go ``text/template`` subset of
+``gotmpl_parse`` and the functions of ``templatefns``; ``Template.render`` executes it on a
+line's labels (a missing label reads "", Loki's ``missingkey=zero``), with ``__line__``
+and ``__timestamp__`` answering for the line at hand. A template that fails while running
+raises TemplateExecError, which the pipeline turns into ``__error__=TemplateFormatErr``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-FUNCTIONS: dict[str, Callable[[str], str]] = {
-    "ToUpper": str.upper, "upper": str.upper, "ToLower": str.lower, "lower": str.lower,
-    "TrimSpace": str.strip, "trim": str.strip, "title": str.title, "Title": str.title,
-}
-_ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
-_FIELD = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_]*)$")
-_STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$|^`([^`]*)`$')
+from labkit.standins.loki.golayout import GoTime
+from labkit.standins.loki.gotmpl_exec import Executor, Func, TemplateExecError
+from labkit.standins.loki.gotmpl_parse import Branch, Pipeline, TemplateSyntaxError, parse
+from labkit.standins.loki.templatefns import FUNCTIONS
 
-Func = Callable[[str], str]
-# ((kind, arg), functions): kind is "field" | "line" | "timestamp" | "literal"
-Action = tuple[tuple[str, str], tuple[Func, ...]]
+__all__ = ["Template", "TemplateError", "TemplateExecError", "parse_template"]
 
 
 class TemplateError(ValueError):
-    """The template uses something outside the supported subset, or is malformed."""
+    """The template does not compile (Loki answers the query with 400)."""
+
+
+class _LineExecutor(Executor):
+    def __init__(self, funcs: Mapping[str, Func], data: Mapping[str, str], name: str,
+                 line: str, ts_ns: int) -> None:
+        super().__init__(funcs, data, name)
+        self.line, self.ts_ns = line, ts_ns
+
+    def call(self, name: str, args: list, dot: object, extra: list, where: str) -> object:  # type: ignore[type-arg]
+        if name == "__line__":
+            return self.line
+        if name == "__timestamp__":
+            return GoTime(self.ts_ns)
+        return super().call(name, args, dot, extra, where)
 
 
 @dataclass(frozen=True)
 class Template:
     source: str
-    parts: tuple[str | Action, ...]  # str literal, or (head, functions)
-
-    def fields(self) -> set[str]:
-        """Labels the template reads (for query planning)."""
-        return {p[0][1] for p in self.parts if isinstance(p, tuple) and p[0][0] == "field"}
+    nodes: tuple[object, ...] = field(compare=False)
+    name: str = "line"
 
     def render(self, labels: Mapping[str, str], line: str, ts_ns: int) -> str:
+        """The template's output for one line; raise TemplateExecError when it fails."""
+        if len(self.nodes) == 1 and isinstance(self.nodes[0], str):
+            return self.nodes[0]
         out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            (kind, arg), funcs = part
-            if kind == "field":
-                value = labels.get(arg, "")
-            elif kind == "line":
-                value = line
-            elif kind == "timestamp":
-                value = _go_time(ts_ns)
-            else:
-                value = arg
-            for fn in funcs:
-                value = fn(value)
-            out.append(value)
+        ex = _LineExecutor(FUNCTIONS, labels, self.name, line, ts_ns)
+        ex.run(list(self.nodes), labels, out)
         return "".join(out)
 
-
-def _go_time(ts_ns: int) -> str:
-    from datetime import datetime
-
-    dt = datetime.fromtimestamp(ts_ns // 10**9, tz=UTC)
-    return (
-        dt.strftime("%Y-%m-%d %H:%M:%S")
-        + f".{ts_ns % 10**9:09d}".rstrip("0").rstrip(".")
-        + " +0000 UTC"
-    )
+    def fields(self) -> set[str]:
+        """Labels the template reads as ``.name`` (for query planning)."""
+        names: set[str] = set()
+        _collect(list(self.nodes), names)
+        return names
 
 
-def parse_template(source: str, name: str = "line_format") -> Template:
-    """Compile ``source``; raise TemplateError naming the offending action."""
-    parts: list[str | Action] = []
-    pos = 0
-    for m in _ACTION.finditer(source):
-        text = source[pos : m.start()]
-        if m.group(1):
-            text = text.rstrip()
-        if parts and isinstance(parts[-1], str) and parts[-1] == "\x00trim":
-            parts.pop()
-            text = text.lstrip()
-        if text:
-            parts.append(text)
-        parts.append(_parse_action(m.group(2).strip(), name))
-        if m.group(3):
-            parts.append("\x00trim")
-        pos = m.end()
-    tail = source[pos:]
-    if parts and parts[-1] == "\x00trim":
-        parts.pop()
-        tail = tail.lstrip()
-    if "{{" in tail:
-        raise TemplateError(f"template: {name}:1: unclosed action")
-    if tail:
-        parts.append(tail)
-    return Template(source, tuple(parts))
+def _collect(nodes: list[object], names: set[str]) -> None:
+    for n in nodes:
+        if isinstance(n, Branch):
+            _collect_pipe(n.pipe, names)
+            _collect(n.body, names)
+            _collect(n.else_body, names)
+        elif isinstance(n, Pipeline):
+            _collect_pipe(n, names)
 
 
-def _parse_action(body: str, name: str) -> Action:
-    commands = [c.strip() for c in body.split("|")]
-    head = commands[0]
-    if m := _FIELD.match(head):
-        parsed = ("field", m.group(1))
-    elif head == "__line__":
-        parsed = ("line", "")
-    elif head == "__timestamp__":
-        parsed = ("timestamp", "")
-    elif m := _STRING.match(head):
-        parsed = ("literal", m.group(1) if m.group(1) is not None else m.group(2))
-    else:
-        raise TemplateError(
-            f"template: {name}:1: unsupported action {{{{{body}}}}}: the stand-in supports "
-            f"{{{{.label}}}}, __line__, __timestamp__ and the functions "
-            f"{', '.join(sorted(FUNCTIONS))}"
-        )
-    funcs: list[Func] = []
-    for c in commands[1:]:
-        if c not in FUNCTIONS:
-            raise TemplateError(f'template: {name}:1: function "{c}" not defined')
-        funcs.append(FUNCTIONS[c])
-    return parsed, tuple(funcs)
+def _collect_pipe(p: Pipeline, names: set[str]) -> None:
+    for cmd in p.commands:
+        for op in cmd:
+            if op.kind == "field":
+                names.add(op.value[0])  # type: ignore[index]
+            elif op.kind == "pipe":
+                _collect_pipe(op.value, names)  # type: ignore[arg-type]
+
+
+def parse_template(source: str, name: str = "line_format", label: str = "") -> Template:
+    """Compile ``source`` (``name``: line_format or label_format; ``label``: the label a
+    label_format template sets); raise TemplateError worded as Loki words it."""
+    short = "line" if name == "line_format" else "label"
+    try:
+        nodes = parse(source, short, FUNCTIONS)
+    except TemplateSyntaxError as exc:
+        if short == "line":
+            raise TemplateError(f"invalid line template: {exc}") from None
+        raise TemplateError(f"invalid template for label '{label}': {exc}") from None
+    return Template(source, tuple(nodes), short)

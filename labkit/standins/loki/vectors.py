@@ -1,8 +1,9 @@
 """Vector aggregations and binary operators over step-aligned series.
 
 ``Series`` maps a sorted label tuple to one float per step (NaN: no sample at that step).
-Semantics follow PromQL, which LogQL borrows: one-to-one vector matching with
-``on``/``ignoring``, comparisons filter unless ``bool``, aggregations by/without.
+Semantics follow PromQL, which LogQL borrows: vector matching (``matching``) with
+``on``/``ignoring`` and ``group_left``/``group_right``, set operators, comparisons filter
+unless ``bool``, aggregations by/without.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.matching import set_operation, vector_binary
 
+SET_OPERATORS = ("and", "or", "unless")
 LabelsKey = tuple[tuple[str, str], ...]
 Series = dict[LabelsKey, np.ndarray]
 
@@ -53,8 +56,10 @@ def vector_agg(
             a = np.vstack([series[k] for k in members])
             present = ~np.isnan(a)
             count = present.sum(axis=0)
-            if op in ("topk", "bottomk"):
-                out.update(_topk(op == "topk", int(param or 1), members, a, present))
+            if op in ("topk", "bottomk", "approx_topk"):
+                # approx_topk: Loki estimates with a count-min sketch; the exact top k is
+                # the answer that sketch approximates.
+                out.update(_topk(op != "bottomk", int(param or 1), members, a, present))
                 continue
             total = np.where(present, a, 0.0).sum(axis=0)
             if op == "sum":
@@ -95,14 +100,6 @@ def _topk(
     return out
 
 
-def _signature(key: LabelsKey, matching: syn.Matching | None) -> LabelsKey:
-    if matching is None:
-        return key
-    if matching.on:
-        return tuple(kv for kv in key if kv[0] in matching.labels)
-    return tuple(kv for kv in key if kv[0] not in matching.labels)
-
-
 def _apply(
     op: str, lhs: np.ndarray, rhs: np.ndarray, return_bool: bool, keep_lhs: bool
 ) -> np.ndarray:
@@ -124,49 +121,22 @@ def binary(
     matching: syn.Matching | None,
 ) -> Series | Scalar:
     """``lhs op rhs``; raise ValueError when vector matching is ambiguous."""
+    if op in SET_OPERATORS and (isinstance(lhs, Scalar) or isinstance(rhs, Scalar)):
+        raise ValueError(f"set operator {op} not allowed in binary scalar expression")
     if isinstance(rhs, Scalar):
         if isinstance(lhs, Scalar):
             return Scalar(_apply(op, lhs.values, rhs.values, return_bool, True))
         return _prune({k: _apply(op, v, rhs.values, return_bool, True) for k, v in lhs.items()})
     if isinstance(lhs, Scalar):
         return _prune({k: _apply(op, lhs.values, v, return_bool, False) for k, v in rhs.items()})
-    right: dict[LabelsKey, tuple[LabelsKey, np.ndarray]] = {}
-    for key, v in rhs.items():
-        sig = _signature(key, matching)
-        if sig in right and bool((~np.isnan(right[sig][1]) & ~np.isnan(v)).any()):
-            raise ValueError(
-                "found duplicate series for the match group "
-                f"{_fmt(sig)} on the right hand-side of the operation: "
-                "many-to-many matching not allowed: "
-                "matching labels must be unique on one side"
-            )
-        right[sig] = (key, v if sig not in right else np.where(np.isnan(v), right[sig][1], v))
-    out: Series = {}
-    seen: dict[LabelsKey, np.ndarray] = {}
-    for key, lv in lhs.items():
-        sig = _signature(key, matching)
-        if sig not in right:
-            continue
-        if sig in seen and bool((~np.isnan(seen[sig]) & ~np.isnan(lv)).any()):
-            raise ValueError(
-                "multiple matches for labels: many-to-one matching must be explicit "
-                "(group_left/group_right) "
-                f"for {_fmt(sig)}"
-            )
-        seen[sig] = lv if sig not in seen else np.where(np.isnan(lv), seen[sig], lv)
-        rv = right[sig][1]
-        result_key = key if matching is None else _signature(key, matching)
-        values = _apply(op, lv, rv, return_bool, True)
-        values = np.where(np.isnan(lv) | np.isnan(rv), np.nan, values)
-        if result_key in out:
-            values = np.where(np.isnan(values), out[result_key], values)
-        out[result_key] = values
-    return _prune(out)
+    if op in SET_OPERATORS:
+        return set_operation(op, lhs, rhs, matching)
+    return vector_binary(
+        lhs, rhs, matching, lambda lv, rv: _apply(op, lv, rv, return_bool, True)
+    )
 
 
 def _prune(series: Series) -> Series:
     return {k: v for k, v in series.items() if not np.isnan(v).all()}
 
 
-def _fmt(key: LabelsKey) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
