@@ -32,6 +32,10 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     install_all(from_source=args.from_source)
+    if getattr(args, "grafana", False):
+        from labkit.runtime.grafana import ensure_grafana
+
+        print(f"{'grafana':<14} {ensure_grafana()}")
     print(f"{'llama-server':<14} {ensure_llama_server()}")
     model = ensure_model(cfg.model)
     print(f"{'model':<14} {model}")
@@ -309,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from-source", action="store_true",
                    help="build Prometheus, Alertmanager, node exporter and Jaeger from their "
                         "Go modules at the pinned versions (needs `go`)")
+    s.add_argument("--grafana", action="store_true",
+                   help="also download the pinned Grafana OSS release (checksum-verified)")
     s = sub.add_parser("up", help="start the lab (idempotent)")
     s.add_argument("services", nargs="*", help="only these services (default: all)")
     s.add_argument("--model", help="serve this GGUF instead of the generated tiny model")

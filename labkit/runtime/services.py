@@ -241,7 +241,10 @@ register(ServiceSpec(
     description="host metrics (CPU, memory, disk, network)",
     ports={"http": 9100},
     health_path="/metrics",
-    launches=(LocalLaunch(args=lambda ctx: [f"--web.listen-address={_addr(ctx)}"],
+    # Every lab service talks over loopback, so `lo` is the interface whose traffic matters
+    # here; Debian's package excludes it by default (upstream does not).
+    launches=(LocalLaunch(args=lambda ctx: [f"--web.listen-address={_addr(ctx)}",
+                                            "--collector.netdev.device-exclude=^$"],
                           binary="node_exporter"),),
     docker=DockerSpec(image=NODE_EXPORTER_IMAGE),
     optional=True,
