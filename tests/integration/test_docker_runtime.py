@@ -213,6 +213,7 @@ def test_second_up_changes_nothing(docker_lab: Lab, client: Any) -> None:
     assert len(lines) == len(SERVICES) and all("already running" in ln for ln in lines), lines
 
 
+@pytest.mark.timeout(1800)  # the whole notebook, on a machine that may be shared
 def test_notebook_01_runs_on_the_docker_runtime(docker_lab: Lab, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Notebook 01 runs unchanged against the docker lab, and every check passes."""
