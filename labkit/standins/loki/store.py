@@ -221,8 +221,8 @@ class Store:
         self.limits = limits or PushLimits()
         for rec in replay(self.path):
             try:
-                key = tuple((str(k), str(v)) for k, v in rec["s"])  # type: ignore[attr-defined]
-                entries = [(int(t), str(line)) for t, line in rec["v"]]  # type: ignore[attr-defined]
+                key = tuple((k, v) for k, v in rec["s"])  # type: ignore[attr-defined]
+                entries = [(int(t), line) for t, line in rec["v"]]  # type: ignore[attr-defined]
             except (KeyError, TypeError, ValueError):
                 continue  # a record of another shape: not ours to guess at
             self._stream(key).append(entries, dedup=False)

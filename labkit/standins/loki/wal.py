@@ -47,51 +47,56 @@ def _valid_at(data: bytes | mmap.mmap, pos: int) -> int:
     return end
 
 
-def read_records(data: bytes | mmap.mmap, start: int) -> tuple[list[bytes], int, int]:
-    """(payloads, end of the last good record, bytes skipped as damaged) from ``start``."""
-    out: list[bytes] = []
-    pos, good_end, skipped, n = start, start, 0, len(data)
-    while pos < n:
-        end = _valid_at(data, pos)
-        if end >= 0:
-            out.append(bytes(data[pos + _FRAME.size:end]))
-            pos = good_end = end
-            continue
-        nxt = data.find(MAGIC, pos + 1)
-        while nxt >= 0 and _valid_at(data, nxt) < 0:
-            nxt = data.find(MAGIC, nxt + 1)
-        if nxt < 0:
-            break  # nothing good follows: a torn tail
-        skipped += nxt - pos
-        pos = nxt
-    return out, good_end, skipped
+class Scan:
+    """Walks the records from ``start``; after iterating, ``good_end`` is the end of the
+    last good record and ``skipped`` the damaged bytes passed over."""
+
+    def __init__(self, data: bytes | mmap.mmap, start: int) -> None:
+        self.data, self.start = data, start
+        self.good_end, self.skipped = start, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        data, pos, n = self.data, self.start, len(self.data)
+        while pos < n:
+            end = _valid_at(data, pos)
+            if end >= 0:
+                yield bytes(data[pos + _FRAME.size:end])
+                pos = self.good_end = end
+                continue
+            nxt = data.find(MAGIC, pos + 1)
+            while nxt >= 0 and _valid_at(data, nxt) < 0:
+                nxt = data.find(MAGIC, nxt + 1)
+            if nxt < 0:
+                return  # nothing good follows: a torn tail
+            self.skipped += nxt - pos
+            pos = nxt
 
 
 def replay(path: Path) -> Iterator[dict[str, object]]:
-    """Every good record of ``path`` (migrating a version 1 file first), cutting a torn
-    tail off the file so new records follow the last good one."""
+    """Every good record of ``path``, one at a time (migrating a version 1 file first),
+    then cutting a torn tail off the file so new records follow the last good one."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb") as src:
         head = src.read(len(HEADER))
     if head != HEADER:
         _migrate_v1(path)
-    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        payloads, good_end, skipped = read_records(data, len(HEADER))
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        scan = Scan(data, len(HEADER))
+        for payload in scan:
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError:  # a checksum collision on garbage: skip it too
+                continue
+            if isinstance(doc, dict):
+                yield doc
         size = len(data)
-    if skipped or good_end != size:
-        print(f"loki stand-in: {path}: skipped {skipped} damaged bytes, cut "
-              f"{size - good_end} bytes of a torn last record", file=sys.stderr)
-    if good_end != size:
+    if scan.skipped or scan.good_end != size:
+        print(f"loki stand-in: {path}: skipped {scan.skipped} damaged bytes, cut "
+              f"{size - scan.good_end} bytes of a torn last record", file=sys.stderr)
+    if scan.good_end != size:
         with open(path, "r+b") as out:
-            out.truncate(good_end)
-    for p in payloads:
-        try:
-            doc = orjson.loads(p)
-        except orjson.JSONDecodeError:  # a checksum collision on garbage: skip it too
-            continue
-        if isinstance(doc, dict):
-            yield doc
+            out.truncate(scan.good_end)
 
 
 def _migrate_v1(path: Path) -> None:
