@@ -22,6 +22,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -48,28 +49,41 @@ def _valid_at(data: bytes | mmap.mmap, pos: int) -> int:
 
 
 class Scan:
-    """Walks the records from ``start``; after iterating, ``good_end`` is the end of the
-    last good record and ``skipped`` the damaged bytes passed over."""
+    """Reads the records of an open log file from ``start``, sequentially (a small buffer,
+    whatever the file's size); only after a damaged record does it map the file to find
+    the next good one. After iterating, ``good_end`` is the end of the last good record
+    and ``skipped`` the damaged bytes passed over."""
 
-    def __init__(self, data: bytes | mmap.mmap, start: int) -> None:
-        self.data, self.start = data, start
+    def __init__(self, f: BinaryIO, size: int, start: int) -> None:
+        self.f, self.size, self.start = f, size, start
         self.good_end, self.skipped = start, 0
 
     def __iter__(self) -> Iterator[bytes]:
-        data, pos, n = self.data, self.start, len(self.data)
-        while pos < n:
-            end = _valid_at(data, pos)
-            if end >= 0:
-                yield bytes(data[pos + _FRAME.size:end])
-                pos = self.good_end = end
-                continue
-            nxt = data.find(MAGIC, pos + 1)
-            while nxt >= 0 and _valid_at(data, nxt) < 0:
-                nxt = data.find(MAGIC, nxt + 1)
+        f, size, pos = self.f, self.size, self.start
+        f.seek(pos)
+        while pos < size:
+            head = f.read(_FRAME.size)
+            if len(head) == _FRAME.size and head[:4] == MAGIC:
+                _, length, crc = _FRAME.unpack(head)
+                if pos + _FRAME.size + length <= size:
+                    payload = f.read(length)
+                    if len(payload) == length and zlib.crc32(payload) == crc:
+                        yield payload
+                        pos = self.good_end = pos + _FRAME.size + length
+                        continue
+            nxt = self._next_good(pos)
             if nxt < 0:
                 return  # nothing good follows: a torn tail
             self.skipped += nxt - pos
             pos = nxt
+            f.seek(pos)
+
+    def _next_good(self, pos: int) -> int:
+        with mmap.mmap(self.f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            nxt = data.find(MAGIC, pos + 1)
+            while nxt >= 0 and _valid_at(data, nxt) < 0:
+                nxt = data.find(MAGIC, nxt + 1)
+            return nxt
 
 
 def replay(path: Path) -> Iterator[dict[str, object]]:
@@ -81,8 +95,9 @@ def replay(path: Path) -> Iterator[dict[str, object]]:
         head = src.read(len(HEADER))
     if head != HEADER:
         _migrate_v1(path)
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        scan = Scan(data, len(HEADER))
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        scan = Scan(f, size, len(HEADER))
         for payload in scan:
             try:
                 doc = orjson.loads(payload)
@@ -90,7 +105,6 @@ def replay(path: Path) -> Iterator[dict[str, object]]:
                 continue
             if isinstance(doc, dict):
                 yield doc
-        size = len(data)
     if scan.skipped or scan.good_end != size:
         print(f"loki stand-in: {path}: skipped {scan.skipped} damaged bytes, cut "
               f"{size - scan.good_end} bytes of a torn last record", file=sys.stderr)
