@@ -49,9 +49,9 @@ class PushError(ValueError):
 class PartialPushError(PushError):
     """Some streams or entries were refused; the valid ones were stored (400, as Loki)."""
 
-    def __init__(self, rejected: list[str], stored: int) -> None:
-        super().__init__(rejection_message(rejected, stored))
-        self.rejected, self.stored = rejected, stored
+    def __init__(self, report: list[str], stored: int) -> None:
+        super().__init__(rejection_message(report))
+        self.report, self.stored = report, stored
 
 
 class StoreWriteError(OSError):
