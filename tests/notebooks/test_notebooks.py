@@ -7,6 +7,7 @@ raising, and its checks must all report "not attempted".
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -18,6 +19,16 @@ from labkit.exercises.release import strip_solutions
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
 pytestmark = pytest.mark.notebook
+
+# The capstone runs once per learner id: three ids, three different incidents (seeds 0-5 pick
+# each category in turn). LABKIT_TEST_INCIDENT_SEEDS="0,1,2,3,4,5" runs them all.
+INCIDENT_SEEDS = [int(s) for s in
+                  (os.environ.get("LABKIT_TEST_INCIDENT_SEEDS") or "0,4,5").split(",")]
+# Notebooks checked with solutions: each notebook, and the capstone once per seed.
+SOLVED = [pytest.param(nb, {}, id=nb.stem) for nb in NOTEBOOKS if nb.stem != "07-incident"] + [
+    pytest.param(nb, {"LEARNER_ID": seed}, id=f"{nb.stem}-seed{seed}")
+    for nb in NOTEBOOKS if nb.stem == "07-incident" for seed in INCIDENT_SEEDS]
+MIN_CHECKS = {"00-orientation": 2}  # a short warm-up; every other notebook checks 5 or more
 
 
 def _verdicts(nb: nbformat.NotebookNode) -> list[dict]:
@@ -32,13 +43,14 @@ def _run(src: Path, out: Path, params: dict) -> nbformat.NotebookNode:
     return nbformat.read(out, as_version=4)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_with_solutions_passes_every_check(notebook: Path, lab_env: Path,
-                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize(("notebook", "params"), SOLVED)
+def test_notebook_with_solutions_passes_every_check(notebook: Path, params: dict,
+                                                    lab_env: Path, tmp_path: Path) -> None:
     """Executed with its solutions, the notebook raises nothing and every check passes."""
-    nb = _run(notebook, tmp_path / notebook.name, {"STRICT_CHECKS": True})
+    nb = _run(notebook, tmp_path / notebook.name, {"STRICT_CHECKS": True, **params})
     verdicts = _verdicts(nb)
-    assert len(verdicts) >= 5, f"{notebook.name} should check at least 5 exercises"
+    least = MIN_CHECKS.get(notebook.stem, 5)
+    assert len(verdicts) >= least, f"{notebook.name} should check at least {least} exercises"
     failing = [v for v in verdicts if v["status"] != "passed"]
     assert not failing, failing
 
