@@ -7,8 +7,8 @@ JUPYTER_PORT ?= 8888
 
 .PHONY: lab test setup install system-deps test-deps up down status unit integration notebooks lint bench clean compose
 
-lab: install up  ## set up everything, start the stack, open JupyterLab
-	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+lab: install up  ## set up everything, start the stack, open JupyterLab on work/ (student copies)
+	$(BIN)/labkit lab --work work --notebooks notebooks --port $(JUPYTER_PORT)
 
 test: install test-deps  ## set up everything and run all tests (unit, integration, notebooks)
 	$(BIN)/python -m pytest -q

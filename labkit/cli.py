@@ -1,9 +1,10 @@
-"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, dashboards,
-compose, clean, incident."""
+"""The ``labkit`` command: install, up, down, status, logs, doctor, load, release, lab, grade,
+dashboards, compose, clean, incident."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -164,12 +165,74 @@ def cmd_load(args: argparse.Namespace, rest: Sequence[str]) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from labkit.exercises.release import release_notebook
+    from labkit.exercises.release import release_notebook, release_work
 
     out = Path(args.out)
+    if args.keep_existing:
+        created, kept = release_work([Path(s) for s in args.notebooks], out)
+        for dest in created:
+            print(f"new student copy: {dest}")
+        if kept:
+            print(f"kept {len(kept)} existing copies in {out} (your answers are never "
+                  "overwritten)")
+        return 0
     for src in args.notebooks:
         dest = release_notebook(Path(src), out / Path(src).name)
         print(f"{src} -> {dest}")
+    return 0
+
+
+def _source_notebooks(folder: str) -> list[Path]:
+    found = sorted(Path(folder).glob("[0-9]*.ipynb"))
+    if not found:
+        raise LabError(f"no lab notebooks in {folder}/ (expected 01-metrics.ipynb, ...): "
+                       "run this from the labkit checkout or pass --notebooks")
+    return found
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from labkit.exercises.release import release_work
+
+    work = Path(args.work)
+    created, kept = release_work(_source_notebooks(args.notebooks), work)
+    print(f"labkit lab: {len(created)} new student copies, {len(kept)} kept, in {work}/ "
+          "(your answers are never overwritten)")
+    if args.no_open:
+        return 0
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+    cmd = [jupyter, "lab", "--ip", "127.0.0.1", "--port", str(args.port), "--no-browser",
+           f"--ServerApp.root_dir={work}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    os.execv(jupyter, cmd)
+    return 0  # not reached
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from labkit.grading import GradeSettings, grade
+
+    params: dict[str, object] = {}
+    for key, value in args.param:
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    settings = GradeSettings(sources=Path(args.notebooks), jobs=args.jobs,
+                             cell_timeout=args.cell_timeout, timeout=args.timeout,
+                             memory_bytes=int(args.memory_gib * (1 << 30)), force=args.force,
+                             parameters=params)
+    try:
+        rows = grade([Path(p) for p in args.submissions], Path(args.out), settings)
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row.status] = statuses.get(row.status, 0) + 1
+    print(f"graded {len(rows)} submissions ({', '.join(f'{n} {s}' for s, n in statuses.items())})"
+          f": {Path(args.out) / 'grades.csv'}, feedback/, summary.png")
     return 0
 
 
@@ -274,6 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("release", help="write student copies of notebooks without solutions")
     s.add_argument("notebooks", nargs="+")
     s.add_argument("--out", default="release")
+    s.add_argument("--keep-existing", action="store_true",
+                   help="only create copies that do not exist yet (never overwrite answers)")
+    s = sub.add_parser("lab", help="make the student copies in work/ (once) and open JupyterLab")
+    s.add_argument("--work", default="work", help="folder of student copies (default: work)")
+    s.add_argument("--notebooks", default="notebooks", help="the source notebooks")
+    s.add_argument("--port", type=int, default=8888)
+    s.add_argument("--no-open", action="store_true", help="make the copies, start nothing")
+    s = sub.add_parser("grade", help="execute submissions and score them (grades.csv)")
+    s.add_argument("submissions", nargs="+", help="notebooks, or folders of notebooks")
+    s.add_argument("--out", required=True, help="folder for grades.csv, feedback/, summary.png")
+    s.add_argument("--jobs", "-j", type=int, default=1, help="submissions run in parallel")
+    s.add_argument("--timeout", type=float, default=900, help="seconds per notebook")
+    s.add_argument("--cell-timeout", type=float, default=300, help="seconds per cell")
+    s.add_argument("--memory-gib", type=float, default=4, help="address-space limit of a kernel")
+    s.add_argument("--force", action="store_true", help="grade again what is already graded")
+    s.add_argument("--notebooks", default="notebooks", help="the source notebooks")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="a notebook parameter, e.g. -p LOAD_SECONDS 10")
     s = sub.add_parser("incident", help="the capstone's incidents (see notebooks/07-incident)")
     s.add_argument("action", choices=("start", "show", "stop"),
                    help="start: run the seed's incident now; show: its record; stop: clear faults")
@@ -299,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = parser.parse_args(argv), []
     handlers = {"install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status,
                 "logs": cmd_logs, "doctor": cmd_doctor, "release": cmd_release,
+                "lab": cmd_lab, "grade": cmd_grade,
                 "clean": cmd_clean, "compose": cmd_compose, "dashboards": cmd_dashboards}
     handlers["incident"] = cmd_incident
     try:

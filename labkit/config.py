@@ -13,6 +13,9 @@ LABKIT_SLOTS               llama-server parallel slots                 4
 LABKIT_MODEL               GGUF path (default: generated tiny model)   (generated)
 LABKIT_MODE                ``lab`` (compressed time) or ``production``  lab
 LABKIT_START_TIMEOUT       seconds to wait for each health check       60
+LABKIT_ADMIN_TOKEN         bearer token for the gateway's /admin/*     (none; required
+                                                                       beyond loopback)
+LABKIT_PROMETHEUS_LIFECYCLE  ``1``: Prometheus's /-/reload, /-/quit    off
 LABKIT_RUNTIME             ``local`` (processes) or ``docker``         the running lab's,
                                                                        else local
 LABKIT_IMAGE_<SERVICE>     image for one service (a mirror), e.g.      pinned table
@@ -68,6 +71,8 @@ class LabConfig:
     model: Path | None = None
     mode: str = "lab"
     start_timeout: float = 60.0
+    admin_token: str | None = field(default=None, repr=False)
+    prometheus_lifecycle: bool = False
     runtime: str = ""  # "" = the running lab's runtime, else local (runtime/select.py)
     image_overrides: tuple[tuple[str, str], ...] = ()  # (service, image) pairs
     docker_host: str = ""
@@ -95,6 +100,8 @@ class LabConfig:
             model=Path(model) if model else None,
             mode=env.get("LABKIT_MODE") or "lab",
             start_timeout=float(env.get("LABKIT_START_TIMEOUT") or 60),
+            admin_token=env.get("LABKIT_ADMIN_TOKEN") or None,
+            prometheus_lifecycle=env.get("LABKIT_PROMETHEUS_LIFECYCLE", "") in ("1", "true"),
             runtime=env.get("LABKIT_RUNTIME") or "",
             image_overrides=_image_overrides(env),
             docker_host=env.get("LABKIT_DOCKER_HOST") or env.get("DOCKER_HOST") or "",

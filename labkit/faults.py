@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from labkit.config import LabConfig
 from labkit.errors import QueryError, QueryHTTPError
 
 __all__ = ["FAULT_NAMES", "active", "current", "inject", "inject_upstream", "reset",
@@ -37,8 +38,10 @@ def _gateway(gateway_url: str | None) -> str:
 def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None,
           path: str = "/admin/faults") -> dict[str, Any]:
     url = _gateway(gateway_url) + path
+    token = LabConfig.from_env().admin_token
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        response = httpx.request(method, url, json=body, timeout=10)
+        response = httpx.request(method, url, json=body, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         raise QueryError(f"cannot reach the gateway at {url} ({exc}); is the lab up? "
                          "Try `labkit status`.") from exc

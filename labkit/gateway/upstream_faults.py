@@ -16,7 +16,6 @@ cleared with ``DELETE /admin/faults/upstream``::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -26,7 +25,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from opentelemetry import trace
 
-from labkit.gateway.errors import APIError, bad_request, upstream_error
+from labkit.gateway.errors import bad_request, upstream_error
+from labkit.gateway.request import admin_json
 from labkit.gateway.upstream import Upstream
 
 __all__ = ["FaultyUpstream", "UpstreamFaults", "add_upstream_fault_routes"]
@@ -62,9 +62,12 @@ class UpstreamFaults:
                               param="model")
         values: dict[str, float] = {}
         for name, (lo, hi) in LIMITS.items():
+            value = raw.get(name, 0.0)
             try:
-                values[name] = float(raw.get(name, 0.0))
-            except (TypeError, ValueError):
+                if isinstance(value, bool):
+                    raise TypeError
+                values[name] = float(value)
+            except (TypeError, ValueError, OverflowError):
                 raise bad_request(f"{name} must be a number, got {raw.get(name)!r}",
                                   param=name) from None
             if not lo <= values[name] <= hi:
@@ -115,7 +118,8 @@ class FaultyUpstream(Upstream):
             yield item
 
 
-def add_upstream_fault_routes(app: FastAPI, upstream: FaultyUpstream) -> None:
+def add_upstream_fault_routes(app: FastAPI, upstream: FaultyUpstream,
+                              max_body_bytes: int = 4096) -> None:
     """``GET|POST|DELETE /admin/faults/upstream`` on ``app``."""
 
     @app.get("/admin/faults/upstream")
@@ -124,11 +128,7 @@ def add_upstream_fault_routes(app: FastAPI, upstream: FaultyUpstream) -> None:
 
     @app.post("/admin/faults/upstream")
     async def set_upstream_faults(request: Request) -> dict[str, object]:
-        try:
-            raw = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise APIError(400, f"faults body is not JSON: {exc}",
-                           error_type="invalid_json") from None
+        raw = await admin_json(request, max_body_bytes)
         upstream.upstream_faults = UpstreamFaults.parse(raw)
         log.warning("Upstream faults changed", extra={"faults": upstream.upstream_faults.as_dict()})
         return upstream.upstream_faults.as_dict()

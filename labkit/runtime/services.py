@@ -141,6 +141,12 @@ def _gateway_args(ctx: ServiceContext) -> list[str]:
     ]
     if "jaeger" in ctx.urls:
         args += ["--otlp-endpoint", ctx.urls["jaeger.otlp"]]
+    if ctx.config.admin_token:  # a file, so the token stays out of `ps`
+        token_file = ctx.run_dir / "admin-token"
+        token_file.touch(mode=0o600)
+        token_file.chmod(0o600)
+        token_file.write_text(ctx.config.admin_token)
+        args += ["--admin-token-file", str(token_file)]
     return args
 
 
@@ -320,13 +326,16 @@ def _prometheus_args(ctx: ServiceContext) -> list[str]:
         gpu_exporter=_hostport(ctx.urls.get("gpu-exporter", "")),
     )
     _backfill_synthetic_gpu(ctx)
-    return [
+    args = [
         f"--config.file={conf_dir / 'prometheus.yml'}",
         f"--storage.tsdb.path={ctx.data_dir}",
         f"--web.listen-address={_addr(ctx)}",
-        "--web.enable-lifecycle",
         "--enable-feature=exemplar-storage",
     ]
+    # /-/quit and /-/reload take a cross-site POST from any page the learner visits.
+    if ctx.config.prometheus_lifecycle:
+        args.append("--web.enable-lifecycle")
+    return args
 
 
 register(ServiceSpec(

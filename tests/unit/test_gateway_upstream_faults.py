@@ -27,7 +27,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     with FakeLlamaServer() as fake:
         settings = GatewaySettings(upstream=fake.url, extra_models=("labkit-tiny-code",),
                                    context_per_request=256)
-        with TestClient(create_app(settings, seed=1)) as c:
+        with TestClient(create_app(settings, seed=1), base_url="http://127.0.0.1:8000") as c:
             yield c
 
 
