@@ -1,7 +1,8 @@
 """The learner's path in a real browser: JupyterLab on a student copy, Run All, verdict boxes.
 
 Playwright drives Debian's Chromium (no browser download), headless. JupyterLab starts the
-way `make lab` starts it (127.0.0.1, a token) on a student copy made by `labkit release`.
+way `make lab` starts it: `labkit lab` makes the student copies in a work folder and runs
+JupyterLab on 127.0.0.1, here with a token of the test's own (``JUPYTER_TOKEN``).
 Screenshots land in the test's temporary folder (CI keeps them as artifacts).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,8 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from labkit.exercises.release import release_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -42,19 +42,18 @@ def jupyter(lab_env: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """JupyterLab serving a student copy of notebook 00, as `make lab` runs it; its URL."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    work = tmp_path / "work"
-    release_notebook(NOTEBOOK, work / NOTEBOOK.name)
+    sources, work = tmp_path / "notebooks", tmp_path / "work"
+    sources.mkdir()
+    shutil.copy(NOTEBOOK, sources / NOTEBOOK.name)
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--ip", "127.0.0.1",
-           "--port", str(port), "--no-browser", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={work}"]
-    if os.getuid() == 0:
-        cmd.append("--allow-root")
+    cmd = [str(Path(sys.executable).with_name("labkit")), "lab", "--work", str(work),
+           "--notebooks", str(sources), "--port", str(port)]
     log = (tmp_path / "jupyter.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                            env={**os.environ, "JUPYTER_TOKEN": token})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a busy 2-core machine starts Jupyter slowly
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/api/status?token={token}", timeout=2).status_code == 200:
@@ -64,7 +63,9 @@ def jupyter(lab_env: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             assert proc.poll() is None, (tmp_path / "jupyter.log").read_text()[-2000:]
             time.sleep(0.5)
         else:
-            pytest.fail("JupyterLab did not answer within 90 s")
+            tail = (tmp_path / "jupyter.log").read_text()[-2000:]
+            pytest.fail(f"JupyterLab did not answer within 240 s; its log ends:\n{tail}")
+        assert "YOUR ANSWER HERE" in (work / NOTEBOOK.name).read_text()  # a student copy
         yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", work
     finally:
         proc.terminate()
