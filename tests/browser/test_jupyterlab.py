@@ -70,9 +70,10 @@ def jupyter(lab_env: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
 
 
