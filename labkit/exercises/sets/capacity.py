@@ -51,9 +51,12 @@ def utilisation_capacity(steps: pd.DataFrame, slots: int) -> float:
 
 
 def safe_rate(steps: pd.DataFrame, slo_s: float = SLO_P95_S) -> float:
-    """The highest offered rate served within the SLO, with every request answered."""
-    good = steps[(steps["p95_e2e_s"] <= slo_s) & (steps["ok"] >= steps["sent"])
-                 & (steps["throughput"] >= 0.8 * steps["offered"])]
+    """The highest offered rate served within the SLO, with every request answered.
+
+    (Not "throughput close to the offered rate": a short step's wall time includes draining
+    its last requests, so its throughput reads low even when nothing is left behind.)
+    """
+    good = steps[(steps["p95_e2e_s"] <= slo_s) & (steps["ok"] >= steps["sent"])]
     if good.empty:
         raise CheckFailed(f"no step met p95 <= {slo_s:g} s: start the ramp at a lower rate")
     return float(good["offered"].max())
@@ -142,8 +145,8 @@ def _knee(answer: Any, lab: Any) -> Outcome:
 
 
 @exercise("capacity.safe_rate", title="The most one server takes within the latency SLO",
-          hint="The highest offered rate whose step had p95 within the SLO, every request "
-               "answered and throughput keeping up with the offered rate")
+          hint="The highest offered rate whose step had p95 within the SLO and every request "
+               "answered")
 @_evidence
 def _safe(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
