@@ -125,7 +125,7 @@ def plan_incident(seed: int) -> Plan:
                 offset_s=round(t, 3), model=model, user=user,
                 prompt=OVERSIZED_PROMPT if oversized else SHORT_PROMPTS[0],
                 max_tokens=64 if oversized else COST_TOKENS, trace_id=_trace_id(rng),
-                incident=True, extra={} if oversized else {"ignore_eos": True}))
+                incident=True))
             t += 0.5 if oversized else 2.0
     requests.sort(key=lambda r: r.offset_s)
     return Plan(seed=int(seed), category=category, model=model, user=user, start_s=start,
