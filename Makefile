@@ -5,10 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JUPYTER_PORT ?= 8888
 
-.PHONY: lab test setup install system-deps test-deps up down status unit integration notebooks lint bench clean
+.PHONY: lab test setup install system-deps test-deps up down status unit integration notebooks lint bench clean compose
 
-lab: install up  ## set up everything, start the stack, open JupyterLab
-	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+lab: install up  ## set up everything, start the stack, open JupyterLab on work/ (student copies)
+	$(BIN)/labkit lab --work work --notebooks notebooks --port $(JUPYTER_PORT)
 
 test: install test-deps  ## set up everything and run all tests (unit, integration, notebooks)
 	$(BIN)/python -m pytest -q
@@ -18,7 +18,7 @@ setup: $(BIN)/labkit
 $(BIN)/labkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres,docker]'
 	touch $@
 
 system-deps:  ## compilers for the one-time llama-server build (Debian, as root)
@@ -47,6 +47,9 @@ down:
 status:
 	$(BIN)/labkit status
 
+compose: setup  ## regenerate stack/compose.yaml from the service catalog
+	$(BIN)/labkit compose
+
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
@@ -63,6 +66,7 @@ bench: install
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/loki_standin.py
 	$(BIN)/python benchmarks/jaeger_standin.py
+	$(BIN)/python benchmarks/runtime_startup.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -5,8 +5,10 @@
     │   ├── ServiceStartError        it exited or failed during start-up
     │   ├── ServiceNotReady          its health check did not pass in time
     │   ├── BinaryNotFound           its executable is not installed
-    │   └── PortInUse                its port is taken by another process
+    │   ├── PortInUse                its port is taken by another process
+    │   └── ImageNotAvailable        its docker image is missing and cannot be pulled (.image)
     ├── ProvisionError               installing a binary or the model failed
+    ├── ContainerEngineError         the Docker engine is unreachable or refused a request
     ├── LabNotRunning                no running lab was found
     ├── WaitTimeout                  what a notebook waited for did not happen in time
     ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 __all__ = [
     "BinaryNotFound",
+    "ContainerEngineError",
+    "ImageNotAvailable",
     "LabError",
     "LabNotRunning",
     "NotebookError",
@@ -68,6 +72,18 @@ class PortInUse(ServiceError):
     def __init__(self, message: str, *, service: str = "", port: int = 0) -> None:
         super().__init__(message, service=service)
         self.port = port
+
+
+class ImageNotAvailable(ServiceError):
+    """The service's docker image is not on the engine and could not be pulled."""
+
+    def __init__(self, message: str, *, service: str = "", image: str = "") -> None:
+        super().__init__(message, service=service)
+        self.image = image
+
+
+class ContainerEngineError(LabError):
+    """The Docker engine is unreachable, or it refused a request."""
 
 
 class ProvisionError(LabError):

@@ -18,9 +18,11 @@ from typing import Any
 
 import httpx
 
+from labkit.config import LabConfig
 from labkit.errors import QueryError, QueryHTTPError
 
-__all__ = ["FAULT_NAMES", "active", "current", "inject", "reset"]
+__all__ = ["FAULT_NAMES", "active", "current", "inject", "inject_upstream", "reset",
+           "reset_upstream"]
 
 FAULT_NAMES = ("error_rate", "latency_ms", "upstream_timeout_s", "hold_slots")
 
@@ -33,11 +35,13 @@ def _gateway(gateway_url: str | None) -> str:
     return connect().gateway_url
 
 
-def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None
-          ) -> dict[str, Any]:
-    url = _gateway(gateway_url) + "/admin/faults"
+def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None,
+          path: str = "/admin/faults") -> dict[str, Any]:
+    url = _gateway(gateway_url) + path
+    token = LabConfig.from_env().admin_token
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        response = httpx.request(method, url, json=body, timeout=10)
+        response = httpx.request(method, url, json=body, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         raise QueryError(f"cannot reach the gateway at {url} ({exc}); is the lab up? "
                          "Try `labkit status`.") from exc
@@ -73,6 +77,25 @@ def reset(gateway_url: str | None = None) -> dict[str, Any]:
 def current(gateway_url: str | None = None) -> dict[str, Any]:
     """The faults in force."""
     return _call("GET", gateway_url)
+
+
+def inject_upstream(*, model: str = "", error_rate: float = 0.0, latency_ms: float = 0.0,
+                    tokenize_ms: float = 0.0, gateway_url: str | None = None) -> dict[str, Any]:
+    """Set faults of the model server itself (see :mod:`labkit.gateway.upstream_faults`).
+
+    model: only this model's calls (default: every model).
+    error_rate: fraction of its calls that fail with an upstream 502.
+    latency_ms: delay inside the inference call (the ``inference`` span is the slow one).
+    tokenize_ms: delay of every exact token count (the ``tokenize`` span of long prompts).
+    """
+    return _call("POST", gateway_url, {"model": model, "error_rate": error_rate,
+                                       "latency_ms": latency_ms, "tokenize_ms": tokenize_ms},
+                 path="/admin/faults/upstream")
+
+
+def reset_upstream(gateway_url: str | None = None) -> dict[str, Any]:
+    """Clear the model-server faults."""
+    return _call("DELETE", gateway_url, path="/admin/faults/upstream")
 
 
 @contextmanager

@@ -56,13 +56,14 @@ class Lab:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def up(self, services: list[str] | None = None, progress: Any = print) -> Lab:
-        """Start the local lab (idempotent) and learn its URLs.
+        """Start the lab (idempotent) and learn its URLs: local processes, or containers
+        with ``LABKIT_RUNTIME=docker`` (``LabConfig(runtime="docker")``).
 
         A failed start stops what this call started and raises, naming the service.
         """
-        from labkit.runtime.local import LocalRuntime
+        from labkit.runtime.select import make_runtime
 
-        runtime = LocalRuntime(self.config)
+        runtime = make_runtime(self.config)
         before = runtime.running()
         state = runtime.up(services, progress=progress)
         self._started |= set(state.services) - before
@@ -70,10 +71,10 @@ class Lab:
         return self
 
     def down(self, services: list[str] | None = None, progress: Any = print) -> None:
-        """Stop the local lab (or only ``services``); safe to call twice."""
-        from labkit.runtime.local import LocalRuntime
+        """Stop the lab (or only ``services``); safe to call twice."""
+        from labkit.runtime.select import make_runtime
 
-        LocalRuntime(self.config).down(services, progress=progress)
+        make_runtime(self.config).down(services, progress=progress)
         self._started = set() if services is None else self._started - set(services)
 
     def __enter__(self) -> Lab:

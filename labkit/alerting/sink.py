@@ -10,7 +10,6 @@ Run it as ``python -m labkit.alerting.sink --port 9097 --data-dir DIR``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,18 +20,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from labkit.alerting.store import NotificationStore, PayloadError, parse_payload
+from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, parse_json, read_body
 
 __all__ = ["create_app", "main"]
 
 DB_NAME = "notifications.sqlite3"
+MAX_BODY_BYTES = 4 * 1024 * 1024  # Alertmanager batches alerts; thousands fit in 4 MiB
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "error": message}, status_code=status)
 
 
-def create_app(data_dir: Path) -> FastAPI:
-    """The sink's ASGI app, storing into ``data_dir/notifications.sqlite3``."""
+def _error_body(status: int, message: str) -> tuple[bytes, str]:
+    return bytes(_error(status, message).body), "application/json"
+
+
+def create_app(data_dir: Path, host: str = "127.0.0.1") -> FastAPI:
+    """The sink's ASGI app, storing into ``data_dir/notifications.sqlite3``.
+
+    It answers only to its own Host names (``host`` and loopback) and takes only
+    ``application/json`` POSTs, so a web page cannot forge notifications.
+    """
     store = NotificationStore(Path(data_dir) / DB_NAME)
 
     @asynccontextmanager
@@ -43,15 +52,13 @@ def create_app(data_dir: Path) -> FastAPI:
     app = FastAPI(title="labkit notification sink", docs_url=None, redoc_url=None,
                   lifespan=lifespan)
     app.state.store = store
+    app.add_middleware(LoopbackGuard, hosts=allowed_hosts(host), error_body=_error_body)
 
     async def receive(request: Request, receiver: str | None) -> JSONResponse:
-        body = await request.body()
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(
-                400, f"body is not valid JSON ({exc}); send Alertmanager's webhook payload"
-            )
+            payload = parse_json(await read_body(request, MAX_BODY_BYTES))
+        except BadBody as exc:
+            return _error(exc.status, f"{exc}; send Alertmanager's webhook payload")
         try:
             rows = parse_payload(payload, receiver)
         except PayloadError as exc:
@@ -95,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="where notifications.sqlite3 lives ($LABKIT_SINK_DATA_DIR, "
                              "default ./sink-data)")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.data_dir), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(args.data_dir, args.host), host=args.host, port=args.port,
+                log_level="warning")
 
 
 if __name__ == "__main__":

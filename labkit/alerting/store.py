@@ -47,6 +47,12 @@ def _mapping(value: Any, where: str) -> dict[str, str]:
     return value
 
 
+def _text(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise PayloadError(f"{where} must be a string, got {type(value).__name__}")
+    return value
+
+
 def parse_payload(payload: Any, receiver: str | None) -> list[dict[str, Any]]:
     """Rows to store from an Alertmanager webhook payload (version "4")."""
     if not isinstance(payload, dict):
@@ -60,7 +66,8 @@ def parse_payload(payload: Any, receiver: str | None) -> list[dict[str, Any]]:
     alerts = payload.get("alerts")
     if not isinstance(alerts, list) or not alerts:
         raise PayloadError("'alerts' must be a non-empty list of alerts")
-    group_status = str(payload.get("status", ""))
+    group_status = _text(payload.get("status"), "status") or ""
+    group_key = _text(payload.get("groupKey"), "groupKey")
     rows = []
     for i, alert in enumerate(alerts):
         if not isinstance(alert, dict):
@@ -77,10 +84,10 @@ def parse_payload(payload: Any, receiver: str | None) -> list[dict[str, Any]]:
             "alertname": labels.get("alertname", ""),
             "labels": labels,
             "annotations": annotations,
-            "starts_at": alert.get("startsAt"),
-            "ends_at": alert.get("endsAt"),
-            "fingerprint": alert.get("fingerprint"),
-            "group_key": payload.get("groupKey"),
+            "starts_at": _text(alert.get("startsAt"), f"alerts[{i}].startsAt"),
+            "ends_at": _text(alert.get("endsAt"), f"alerts[{i}].endsAt"),
+            "fingerprint": _text(alert.get("fingerprint"), f"alerts[{i}].fingerprint"),
+            "group_key": group_key,
         })
     return rows
 

@@ -48,6 +48,9 @@ DEFAULT_PRICES: dict[str, Any] = {
         # The lab's random-weight model; illustrative prices, output dearer than input
         # as on every commercial price list.
         "labkit-tiny": {"prompt": 0.00005, "completion": 0.00015},
+        # Aliases the gateway also serves (the same model behind other names).
+        "labkit-tiny-chat": {"prompt": 0.0001, "completion": 0.0003},
+        "labkit-tiny-code": {"prompt": 0.0002, "completion": 0.0006},
     },
 }
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy as sa
 
-from labkit.gateway.usage import USAGE_TABLE, make_engine
+from labkit.usage_db import USAGE_TABLE, make_engine
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig

@@ -10,7 +10,6 @@ fault-injection admin API ``GET|POST|DELETE /admin/faults``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,11 +23,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.exposition import choose_encoder
 
 from labkit.gateway.chat import handle_chat
-from labkit.gateway.errors import APIError
+from labkit.gateway.errors import APIError, error_body
 from labkit.gateway.faults import Faults
+from labkit.gateway.request import CHAT_OPENAPI, admin_json, openapi_body
 from labkit.gateway.settings import GatewaySettings
 from labkit.gateway.state import GatewayState
 from labkit.gateway.tracing import make_tracer_provider
+from labkit.gateway.upstream_faults import FaultyUpstream, add_upstream_fault_routes
+from labkit.serving import LoopbackGuard, allowed_hosts, is_loopback
 
 __all__ = ["create_app"]
 
@@ -42,7 +44,7 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
     else:
         provider = tracer_provider or make_tracer_provider(
             settings.otlp_endpoint, version=settings.service_version,
-            environment=settings.environment)
+            environment=settings.environment, sample_ratio=settings.trace_sample_ratio)
     state = GatewayState.build(settings, provider, seed=seed)
 
     @asynccontextmanager
@@ -52,6 +54,9 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
 
     app = FastAPI(title="labkit gateway (llm-api)", lifespan=lifespan)
     app.state.gateway = state
+    app.add_middleware(LoopbackGuard, hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+                       admin_token=settings.admin_token,
+                       admin_required=not is_loopback(settings.host), error_body=error_body)
     if settings.tracing:
         HTTPXClientInstrumentor.instrument_client(state.upstream.client,
                                                   tracer_provider=provider)
@@ -64,7 +69,7 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
     async def _api_error(request: Request, err: APIError) -> JSONResponse:
         return JSONResponse(err.body(), status_code=err.status)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=CHAT_OPENAPI)
     async def chat_completions(request: Request) -> Response:
         return await handle_chat(request, state)
 
@@ -90,19 +95,18 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
     async def get_faults() -> dict[str, object]:
         return state.faults.faults.as_dict()
 
-    @app.post("/admin/faults")
+    @app.post("/admin/faults", openapi_extra=openapi_body(Faults.json_schema()))
     async def set_faults(request: Request) -> dict[str, object]:
-        try:
-            raw = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise APIError(400, f"faults body is not JSON: {exc}",
-                           error_type="invalid_json") from None
+        raw = await admin_json(request, settings.max_admin_body_bytes)
         faults = await state.faults.set(Faults.parse(raw))
         return faults.as_dict()
 
     @app.delete("/admin/faults")
     async def reset_faults() -> dict[str, object]:
         return (await state.faults.reset()).as_dict()
+
+    if isinstance(state.upstream, FaultyUpstream):
+        add_upstream_fault_routes(app, state.upstream, settings.max_admin_body_bytes)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry import trace
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from labkit.gateway.errors import APIError, bad_request
+from labkit.gateway.errors import APIError
 from labkit.gateway.record import RequestRecord, new_request_id
+from labkit.gateway.request import ChatRequest, forwarded_payload, parse_chat, request_ids
 from labkit.gateway.state import GatewayState
 
 __all__ = ["ChatRequest", "handle_chat"]
 
 ENDPOINT = "/v1/chat/completions"
 TEMPLATE_TOKENS_PER_MESSAGE = 8  # ChatML: <|im_start|>role\n ... <|im_end|>\n
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatRequest(BaseModel):
-    """The fields the gateway checks; anything else is passed through to llama-server."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str
-    messages: list[Message] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    stream: bool = False
-    user: str | None = None
 
 
 def _prompt_text(req: ChatRequest) -> str:
@@ -50,36 +32,10 @@ def _prompt_text(req: ChatRequest) -> str:
     return "\n".join(parts)
 
 
-async def _parse(request: Request, state: GatewayState) -> tuple[dict[str, Any], ChatRequest]:
-    limit = state.settings.max_body_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise APIError(413, f"request body is larger than {limit} bytes",
-                       error_type="payload_too_large")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise APIError(413, f"request body is larger than {limit} bytes",
-                       error_type="payload_too_large")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise bad_request(f"the body is not valid JSON: {exc}", error_type="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object", error_type="invalid_json")
-    try:
-        req = ChatRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise bad_request(f"{where}: {first['msg']}", param=where) from None
-    return body, req
-
-
 async def handle_chat(request: Request, state: GatewayState) -> Response:
     """Serve one chat completion; never raises (every failure becomes an answer)."""
-    rec = RequestRecord(
-        request_id=request.headers.get("x-request-id") or new_request_id(),
-        endpoint=ENDPOINT, user_id=request.headers.get("x-user-id"),
-    )
+    request_id, user_id, header_error = request_ids(request, new_request_id())
+    rec = RequestRecord(request_id=request_id, endpoint=ENDPOINT, user_id=user_id)
     tracer = state.tracer
     span = tracer.start_span("chat_completion")
     rec.span = span
@@ -89,7 +45,9 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
         # record.finish() annotates the span; use_span would add a second exception event.
         with trace.use_span(span, end_on_exit=False, record_exception=False,
                             set_status_on_exception=False):
-            body, req = await _parse(request, state)
+            if header_error is not None:
+                raise header_error
+            body, req = await parse_chat(request, state.settings.max_body_bytes)
             rec.user_id = rec.user_id or req.user
             rec.stream = req.stream
             if req.model not in state.settings.models:
@@ -106,6 +64,11 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
             if state.settings.log_prompts:
                 rec.prompt = _prompt_text(req)
             await state.faults.before_forward()
+            # The exact count (a /tokenize call) is work for llama-server: it waits its turn.
+            rec.queued_s = await state.limiter.acquire()
+            acquired = True
+            state.metrics.active.labels(rec.model).inc()
+            span.set_attribute("queue_wait_ms", rec.queued_s * 1000)
             budget = state.settings.context_per_request
             with tracer.start_as_current_span("tokenize") as tok_span:
                 text = _prompt_text(req)
@@ -127,15 +90,10 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
                     f"requested {counted + max_tokens} tokens ({counted} in the messages, "
                     f"{max_tokens} in the completion). Please reduce the length of the messages "
                     "or completion.", error_type="context_length_exceeded", param="messages")
-            rec.queued_s = await state.limiter.acquire()
-            acquired = True
-            span.set_attribute("queue_wait_ms", rec.queued_s * 1000)
-            state.metrics.active.labels(rec.model).inc()
-            payload = {**body, "model": req.model, "max_tokens": max_tokens}
-            payload.pop("max_completion_tokens", None)
+            payload = forwarded_payload(body, req.model, max_tokens)
             if req.stream:
                 payload["stream_options"] = {"include_usage": True}
-                want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                want_usage = req.stream_options is not None and req.stream_options.include_usage
                 acquired = False  # the stream owns the slot from here
                 end = _StreamEnd(state, rec)
                 return _GuardedStream(
@@ -145,7 +103,7 @@ async def handle_chat(request: Request, state: GatewayState) -> Response:
         _release(state, rec)
         rec.finish(200, state.metrics, state.usage)
         span.end()
-        return JSONResponse(result, headers=headers)
+        return Response(orjson.dumps(result), media_type="application/json", headers=headers)
     except APIError as err:
         if acquired:
             _release(state, rec)
@@ -277,7 +235,7 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
                     elif event.get("usage") and not want_usage:
                         continue  # the client did not ask for the usage chunk
                     event["model"] = rec.model
-                    yield f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+                    yield b"data: " + orjson.dumps(event) + b"\n\n"
                 _set_usage(span, rec)
             with tracer.start_as_current_span("post_process"):
                 pass  # chunks were rewritten on the fly; nothing is left to do
@@ -285,7 +243,12 @@ async def _relay(state: GatewayState, rec: RequestRecord, payload: dict[str, Any
         yield done
     except APIError as err:
         end(err.status, err)
-        yield f"data: {json.dumps(err.body())}\n\n".encode()
-    except BaseException as exc:  # includes the client going away (CancelledError)
+        yield b"data: " + orjson.dumps(err.body()) + b"\n\n"
+    except Exception as exc:  # a fault of ours mid-stream: an error, not the client leaving
+        internal = APIError(500, f"internal gateway error: {type(exc).__name__}: {exc}",
+                            error_type="internal_error", kind="server_error")
+        end(500, internal, exc)
+        yield b"data: " + orjson.dumps(internal.body()) + b"\n\n"
+    except BaseException as exc:  # the client went away (CancelledError, GeneratorExit)
         end(499, CLIENT_CLOSED, exc if not isinstance(exc, GeneratorExit) else None)
         raise

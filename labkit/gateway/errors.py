@@ -9,9 +9,10 @@ HTTP status, an OpenAI error ``type``/``code`` and labkit's ``error_type``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["APIError"]
+__all__ = ["APIError", "bad_request", "error_body"]
 
 
 class APIError(Exception):
@@ -31,6 +32,15 @@ class APIError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.kind, "param": self.param,
                           "code": self.code}}
+
+
+def error_body(status: int, message: str) -> tuple[bytes, str]:
+    """A refusal from the gateway's guard, in OpenAI's error format."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    code = {400: "invalid_host", 401: "invalid_api_key", 403: "admin_disabled",
+            415: "unsupported_media_type"}.get(status, "invalid_request")
+    err = APIError(status, message, error_type=code, kind=kind)
+    return json.dumps(err.body()).encode(), "application/json"
 
 
 def bad_request(message: str, *, error_type: str = "invalid_request",

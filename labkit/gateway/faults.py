@@ -9,7 +9,6 @@ all three pillars: the error counter (``error_type="injected_fault"`` or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import asdict, dataclass, fields
@@ -43,9 +42,12 @@ class Faults:
         unknown = set(raw) - known
         if unknown:
             raise bad_request(f"unknown fault(s) {sorted(unknown)}; known: {sorted(known)}")
+        for name, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad_request(f"{name} must be a number, got {value!r:.40}", param=name)
         try:
             faults = cls(**{k: type(getattr(cls(), k))(v) for k, v in raw.items()})
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise bad_request(f"bad fault value: {exc}") from None
         limits = {"error_rate": (0, 1), "latency_ms": (0, 120_000),
                   "upstream_timeout_s": (0, 600), "hold_slots": (0, 64)}
@@ -58,6 +60,13 @@ class Faults:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The admin body's JSON schema (for the OpenAPI document)."""
+        return {"type": "object", "additionalProperties": False,
+                "properties": {f.name: {"type": "integer" if f.type in (int, "int") else "number",
+                                        "minimum": 0} for f in fields(cls)}}
+
 
 class FaultController:
     """Holds the current faults and the background tasks that occupy slots."""
@@ -68,13 +77,22 @@ class FaultController:
         self.faults = Faults()
         self._rng = rng or random.Random()
         self._holders: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()  # overlapping updates would leak slot-holding tasks
 
     async def set(self, faults: Faults) -> Faults:
-        await self._stop_holders()
-        self.faults = faults
-        self._holders = [asyncio.create_task(self._hold_slot(i)) for i in range(faults.hold_slots)]
-        log.warning("Faults changed", extra={"faults": faults.as_dict()})
-        return faults
+        """Replace the faults in force; updates run one at a time, in arrival order."""
+        async with self._lock:
+            await self._stop_holders()
+            self.faults = faults
+            self._holders = [asyncio.create_task(self._hold_slot(i))
+                             for i in range(faults.hold_slots)]
+            log.warning("Faults changed", extra={"faults": faults.as_dict()})
+            return faults
+
+    @property
+    def holders(self) -> int:
+        """How many slot-holding tasks run now."""
+        return sum(not t.done() for t in self._holders)
 
     async def reset(self) -> Faults:
         return await self.set(Faults())
@@ -111,8 +129,13 @@ class FaultController:
         for task in self._holders:
             task.cancel()
         for task in self._holders:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass  # what cancel() asked for
+            except Exception as exc:  # a holder that died on its own: say so, carry on
+                log.error("Slot holder ended with an error", extra={
+                    "error_type": "fault_holder", "exception": repr(exc)})
         self._holders = []
 
     async def aclose(self) -> None:

@@ -24,6 +24,7 @@ class ConcurrencyLimiter:
         self._sem = asyncio.Semaphore(limit)
         self._on_change = on_change
         self.waiting = 0
+        self._held = 0
 
     def _set_waiting(self, n: int) -> None:
         self.waiting = n
@@ -45,10 +46,17 @@ class ConcurrencyLimiter:
                 self._set_waiting(self.waiting - 1)
         else:
             await self._sem.acquire()
+        self._held += 1
         return loop.time() - start
 
     def release(self) -> None:
         self._sem.release()
+        self._held -= 1
+
+    @property
+    def in_use(self) -> int:
+        """How many slots are held now."""
+        return self._held
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[float]:

@@ -25,16 +25,21 @@ class GatewaySettings:
     context_per_request: int = 1024  # llama-server's ctx-size / parallel slots
     default_max_tokens: int = 64
     max_body_bytes: int = 1_000_000
+    max_admin_body_bytes: int = 4096
     upstream_timeout: float = 60.0
     log_file: Path | None = None
     log_prompts: bool = False  # prompts are personal data: opt in
     log_max_bytes: int = 20_000_000
     otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (OTLP/HTTP)
+    trace_sample_ratio: float = 1.0  # new traces sampled; a caller's traceparent decides its own
     tracing: bool = True  # False: no spans, no instrumentation (the overhead baseline)
     usage_db: str | None = None  # sqlite:///path or postgresql://...
     service_version: str = "0.1.0"
     environment: str = "lab"
     extra_models: tuple[str, ...] = field(default_factory=tuple)
+    admin_token: str | None = None  # required on /admin/* when set (and when bound beyond
+    # loopback, where /admin/* stays off until one is set)
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and the bound address
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from labkit.gateway.limiter import ConcurrencyLimiter
 from labkit.gateway.metrics import GatewayMetrics
 from labkit.gateway.settings import GatewaySettings
 from labkit.gateway.upstream import Upstream
+from labkit.gateway.upstream_faults import FaultyUpstream
 from labkit.gateway.usage import UsageRecorder
 
 __all__ = ["GatewayState"]
@@ -34,7 +35,8 @@ class GatewayState:
               *, seed: int | None = None) -> GatewayState:
         metrics = GatewayMetrics()
         metrics.initialise(settings.models, "/v1/chat/completions")
-        upstream = Upstream(settings.upstream, timeout=settings.upstream_timeout)
+        upstream = FaultyUpstream(settings.upstream, timeout=settings.upstream_timeout,
+                                  rng=random.Random(seed))
         return cls(
             settings=settings,
             metrics=metrics,

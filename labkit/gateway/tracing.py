@@ -12,6 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 __all__ = ["SERVICE_NAME", "make_tracer_provider"]
 
@@ -19,15 +20,21 @@ SERVICE_NAME = "llm-api"
 
 
 def make_tracer_provider(otlp_endpoint: str | None, *, version: str,
-                         environment: str) -> TracerProvider:
-    """A provider with the lab's resource attributes and a batch processor when exporting."""
+                         environment: str, sample_ratio: float = 1.0) -> TracerProvider:
+    """A provider with the lab's resource attributes and a batch processor when exporting.
+
+    Spans are sampled parent-based: a request that arrives with a sampled (or unsampled)
+    ``traceparent`` keeps that decision; a new trace is sampled with ``sample_ratio``
+    (1.0 in the lab, where every trace is looked at; lower in production to save work).
+    """
     resource = Resource.create({
         "service.name": SERVICE_NAME,
         "service.version": version,
         "deployment.environment": environment,
         "deployment.environment.name": environment,  # the attribute's current name
     })
-    provider = TracerProvider(resource=resource)
+    sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if otlp_endpoint:
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces",
                                     timeout=5)

@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from labkit.gateway.errors import APIError, upstream_error, upstream_timeout, upstream_unavailable
 
 __all__ = ["Upstream"]
+
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 @contextlib.contextmanager
@@ -68,11 +71,12 @@ class Upstream:
         """A non-streaming chat completion."""
         t = timeout or self.timeout
         with _mapped(t):
-            response = await self.client.post("/v1/chat/completions", json=payload,
-                                              timeout=self._timeout(timeout))
+            response = await self.client.post("/v1/chat/completions",
+                                              content=orjson.dumps(payload),
+                                              headers=JSON_HEADERS, timeout=self._timeout(timeout))
         if response.status_code != 200:
             raise _upstream_status(response.status_code, response.text)
-        return response.json()  # type: ignore[no-any-return]
+        return orjson.loads(response.content)  # type: ignore[no-any-return]
 
     async def stream_chat(self, payload: dict[str, Any], *, timeout: float | None = None
                           ) -> AsyncIterator[tuple[bytes, dict[str, Any] | None]]:
@@ -80,7 +84,8 @@ class Upstream:
         (None for ``[DONE]`` and comments)."""
         t = timeout or self.timeout
         with _mapped(t):
-            async with self.client.stream("POST", "/v1/chat/completions", json=payload,
+            async with self.client.stream("POST", "/v1/chat/completions",
+                                          content=orjson.dumps(payload), headers=JSON_HEADERS,
                                           timeout=self._timeout(timeout)) as response:
                 if response.status_code != 200:
                     body = (await response.aread()).decode(errors="replace")
@@ -92,7 +97,7 @@ class Upstream:
                     event = None
                     if data and data != "[DONE]":
                         try:
-                            event = json.loads(data)
+                            event = orjson.loads(data)
                         except ValueError:
                             event = None
                     yield f"data: {data}\n\n".encode(), event

@@ -1,9 +1,10 @@
-"""Per-request usage records for cost tracking, in SQLite by default or PostgreSQL.
+"""Per-request usage records for cost tracking, written on a background thread.
 
-The table is the one the seed's CostTracker queries (``usage_logs`` with
-``model``, ``total_tokens`` and ``created_at``); the same SQL runs on both
-databases through SQLAlchemy Core. Writes happen on a background thread so a
-slow database never delays a response.
+The table lives in :mod:`labkit.usage_db` (cost reads it without loading the
+gateway). Rows are written in batches so a slow database never delays a
+response; a batch that fails is retried row by row, so one bad row cannot take
+its neighbours with it, and a row that still fails is logged with all its
+values (``Usage row lost``), never dropped silently.
 """
 
 from __future__ import annotations
@@ -17,67 +18,28 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from labkit.usage_db import USAGE_TABLE, make_engine, metadata
+
 __all__ = ["USAGE_TABLE", "UsageRecorder", "make_engine"]
 
 log = logging.getLogger("llm-api")
 
 BATCH_WAIT_S = 0.2
-
-metadata = sa.MetaData()
-USAGE_TABLE = sa.Table(
-    "usage_logs", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("user_id", sa.String(128)),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("endpoint", sa.String(128)),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("prompt_tokens", sa.Integer, nullable=False),
-    sa.Column("completion_tokens", sa.Integer, nullable=False),
-    sa.Column("total_tokens", sa.Integer, nullable=False),
-    sa.Column("duration_ms", sa.Float, nullable=False),
-)
-
-
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``sqlite:///path`` or ``postgresql://...``, PostgreSQL through psycopg 3.
-
-    SQLAlchemy 2.0 maps a bare ``postgresql://`` to psycopg2, which the ``postgres`` extra
-    does not install, and refuses Heroku-style ``postgres://``: both go to psycopg here.
-    """
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme in ("postgres", "postgresql"):
-        url = f"postgresql+psycopg://{rest}"
-    try:
-        engine = sa.create_engine(url)
-    except ModuleNotFoundError as exc:
-        if scheme.startswith("postgres"):
-            raise ModuleNotFoundError(
-                f"a PostgreSQL usage database needs the 'psycopg' package ({exc}): "
-                "pip install 'labkit[postgres]'", name=exc.name) from exc
-        raise
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the cost notebook read while the gateway writes; synchronous=NORMAL skips
-    # the fsync on every commit (a power cut may lose the last rows, never corrupt them),
-    # which otherwise costs the gateway latency on every request.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+ROW_ATTEMPTS = 3  # a row's tries on its own after its batch failed (transient errors pass)
 
 
 class UsageRecorder:
-    """Queues usage rows and writes them in batches on a daemon thread."""
+    """Queues usage rows and writes them in batches on a daemon thread.
 
-    def __init__(self, url: str) -> None:
+    ``written`` and ``lost`` count rows stored and rows given up on (each logged).
+    """
+
+    def __init__(self, url: str, *, retry_wait_s: float = 0.5) -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        self.retry_wait_s = retry_wait_s
+        self.written = 0
+        self.lost = 0
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
         self._thread.start()
@@ -99,14 +61,40 @@ class UsageRecorder:
                 else:
                     batch.append(nxt)
             if batch:
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(USAGE_TABLE.insert(), batch)
-                except sa.exc.SQLAlchemyError as exc:
-                    log.error("Usage write failed", extra={"error_type": "usage_db",
-                                                           "exception": repr(exc)})
+                self.write(batch)
             if item is None:
                 return
+
+    def write(self, batch: list[dict[str, Any]]) -> None:
+        """Store a batch in one commit; if that fails, each row on its own."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(USAGE_TABLE.insert(), batch)
+            self.written += len(batch)
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("Usage batch failed; retrying its rows one by one", extra={
+                "error_type": "usage_db", "rows": len(batch), "exception": repr(exc)})
+        for row in batch:
+            self._write_row(row)
+
+    def _write_row(self, row: dict[str, Any]) -> None:
+        error: Exception | None = None
+        for attempt in range(ROW_ATTEMPTS):
+            if attempt:
+                time.sleep(self.retry_wait_s * attempt)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(USAGE_TABLE.insert(), [row])
+                self.written += 1
+                return
+            except sa.exc.SQLAlchemyError as exc:
+                error = exc
+        self.lost += 1
+        log.error("Usage row lost", extra={
+            "error_type": "usage_db", "exception": repr(error),
+            "usage_row": {k: (v.isoformat() if isinstance(v, datetime) else v)
+                          for k, v in row.items()}})
 
     def close(self) -> None:
         """Flush what is queued and stop the writer; safe to call twice."""

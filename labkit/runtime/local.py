@@ -54,6 +54,20 @@ def _find(binary: str) -> Path | None:
     return find_binary(binary)
 
 
+def _stop_timeout(name: str) -> float:
+    try:
+        return catalog.get(name).stop_timeout
+    except KeyError:  # a service this labkit no longer knows (an older state file)
+        return 10.0
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (0700), tightening an existing one."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 class LocalRuntime:
     """Runs the lab's services as local processes.
 
@@ -101,7 +115,7 @@ class LocalRuntime:
         """
         cfg = self.config
         wanted = set(services) if services is not None else None
-        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.run_dir)  # logs, usage rows and the admin token: not for other users
         state = self.load_state()
         for name, svc in list(state.services.items()):
             if not self._running(svc):
@@ -186,24 +200,35 @@ class LocalRuntime:
              ) -> list[str]:
         """Stop what the state file lists (or only ``services``), newest first.
 
-        Returns the names stopped.
+        One service that will not stop does not keep the others running: every one is
+        tried, and then a :class:`LabError` names all that failed. Returns the names stopped.
         """
         state = LabState.load(self.config.state_file)
         if state is None or not state.services:
             progress("nothing is running")
             return []
         wanted = set(state.services) if services is None else set(services)
-        stopped = []
+        stopped: list[str] = []
+        failed: list[str] = []
         for name in reversed(list(state.services)):
             if name not in wanted:
                 continue
-            svc = state.services.pop(name)
-            stop_pid(svc.pid, svc.create_time, timeout=catalog.get(name).stop_timeout)
-            if is_alive(svc.pid, svc.create_time):
-                raise LabError(f"{name} (pid {svc.pid}) did not stop; kill it by hand")
+            svc = state.services[name]
+            try:
+                stop_pid(svc.pid, svc.create_time, timeout=_stop_timeout(name))
+                if is_alive(svc.pid, svc.create_time):
+                    raise LabError(f"pid {svc.pid} is still alive")
+            except Exception as exc:  # reported below, with every other failure
+                failed.append(f"{name} (pid {svc.pid}): {exc}")
+                progress(f"  {name:<14} did not stop: {exc}")
+                continue
+            del state.services[name]
             stopped.append(name)
             progress(f"  {name:<14} stopped")
             state.save(self.config.state_file)
+        if failed:
+            raise LabError(f"{len(failed)} service(s) did not stop; kill them by hand:\n  "
+                           + "\n  ".join(failed))
         return stopped
 
     def status(self) -> list[StatusRow]:

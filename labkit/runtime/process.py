@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from labkit.errors import PortInUse, ServiceNotReady, ServiceStartError
+from labkit.errors import PortInUse, ServiceError, ServiceNotReady, ServiceStartError
 
 __all__ = ["ServiceProcess", "check_port_free", "is_alive", "log_tail", "stop_pid", "wait_healthy"]
 
@@ -67,27 +67,49 @@ def is_alive(pid: int, create_time: float | None = None) -> bool:
         return False
 
 
-def stop_pid(pid: int, create_time: float | None = None, timeout: float = 10.0) -> None:
-    """Stop a service and everything it spawned: SIGTERM its process group, then SIGKILL."""
-    if not is_alive(pid, create_time):
-        return
-    try:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _group(pid: int, create_time: float | None) -> list[psutil.Process]:
+    """A service's processes: the leader if it lives, its children, and the rest of its group.
+
+    Each service leads its own session, so its pid is its process group id. A group whose
+    leader died lives on in its other members; they are found by group id and, when the
+    leader's start time is known, only if they started after it (so a reused pid is safe).
+    """
+    procs: dict[int, psutil.Process] = {}
+    if is_alive(pid, create_time):
         try:
-            os.killpg(pid, sig)  # each service leads its own session, so pid == pgid
-        except (ProcessLookupError, PermissionError):
-            for proc in procs:
-                try:
-                    proc.send_signal(sig)
-                except psutil.Error:
-                    pass
-        _, alive = psutil.wait_procs(procs, timeout=timeout if sig == signal.SIGTERM else 5)
-        if not alive:
+            leader = psutil.Process(pid)
+            procs = {p.pid: p for p in (leader, *leader.children(recursive=True))}
+        except psutil.Error:
+            pass
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid in procs or os.getpgid(proc.pid) != pid:
+                continue
+            if create_time is None or proc.create_time() >= create_time - 1.0:
+                procs[proc.pid] = proc
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return list(procs.values())
+
+
+def stop_pid(pid: int, create_time: float | None = None, timeout: float = 10.0) -> None:
+    """Stop a service and everything it spawned: SIGTERM its process group, then SIGKILL.
+
+    The group is signalled even when its leader already died; raises
+    :class:`ServiceError` when something is still alive after SIGKILL.
+    """
+    procs = _group(pid, create_time)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in procs:
+            try:
+                proc.send_signal(sig)  # psutil checks it is still the same process
+            except psutil.Error:
+                pass
+        _, procs = psutil.wait_procs(procs, timeout=timeout if sig == signal.SIGTERM else 5)
+        if not procs:
             return
-        procs = alive
+    raise ServiceError(f"pid(s) {', '.join(str(p.pid) for p in procs)} of group {pid} "
+                       "survived SIGKILL; stop them by hand")
 
 
 @dataclass

@@ -208,6 +208,9 @@ def _apt_install(package: str, progress: Callable[[str], object]) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-10:])
         raise ProvisionError(f"apt-get install -y {package} failed ({result.returncode}):\n{tail}")
+    from labkit.runtime.apt import disable_package_units
+
+    disable_package_units(package, progress)
 
 
 def ensure_binary(

@@ -7,20 +7,25 @@ talks to, so their URLs are known when its command line is built.
 from __future__ import annotations
 
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
+from labkit.runtime.images import IMAGES
 from labkit.runtime.templates import render, stack_dir
 
-# Pinned official images for the docker runtime.
-LLAMA_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b6700"
-PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
-ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
-NODE_EXPORTER_IMAGE = "prom/node-exporter:v1.9.1"
-LOKI_IMAGE = "grafana/loki:3.5.3"
-ALLOY_IMAGE = "grafana/alloy:v1.10.0"
-JAEGER_IMAGE = "jaegertracing/jaeger:2.9.0"
-GRAFANA_IMAGE = "grafana/grafana-oss:11.6.0"
-DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04"
+# Pinned official images for the docker runtime: one table, in labkit/runtime/images.py
+# (the docker runtime's recipes, labkit/runtime/docker_recipes.py, say how each one runs).
+LLAMA_IMAGE = IMAGES["llama-server"].ref
+PROMETHEUS_IMAGE = IMAGES["prometheus"].ref
+ALERTMANAGER_IMAGE = IMAGES["alertmanager"].ref
+NODE_EXPORTER_IMAGE = IMAGES["node-exporter"].ref
+LOKI_IMAGE = IMAGES["loki"].ref
+ALLOY_IMAGE = IMAGES["shipper"].ref
+JAEGER_IMAGE = IMAGES["jaeger"].ref
+GRAFANA_IMAGE = IMAGES["grafana"].ref
+DCGM_EXPORTER_IMAGE = IMAGES["gpu-exporter"].ref
 
 MODEL_NAME = "labkit-tiny"
+# More model names the gateway serves (aliases of the same llama-server), so per-model
+# questions (which model fails? which costs most?) have more than one answer.
+EXTRA_MODELS = ("labkit-tiny-chat", "labkit-tiny-code")
 
 
 def _addr(ctx: ServiceContext, name: str = "http") -> str:
@@ -129,12 +134,19 @@ def _gateway_args(ctx: ServiceContext) -> list[str]:
         "--host", ctx.host, "--port", str(ctx.port()),
         "--upstream", ctx.urls["llama-server"],
         "--model-name", MODEL_NAME,
+        *(arg for m in EXTRA_MODELS for arg in ("--extra-model", m)),
         "--max-concurrency", str(ctx.config.slots),
         "--log-file", str(ctx.run_dir / "logs" / "gateway.log"),
         "--usage-db", f"sqlite:///{ctx.data_dir / 'usage.db'}",
     ]
     if "jaeger" in ctx.urls:
         args += ["--otlp-endpoint", ctx.urls["jaeger.otlp"]]
+    if ctx.config.admin_token:  # a file, so the token stays out of `ps`
+        token_file = ctx.run_dir / "admin-token"
+        token_file.touch(mode=0o600)
+        token_file.chmod(0o600)
+        token_file.write_text(ctx.config.admin_token)
+        args += ["--admin-token-file", str(token_file)]
     return args
 
 
@@ -314,13 +326,16 @@ def _prometheus_args(ctx: ServiceContext) -> list[str]:
         gpu_exporter=_hostport(ctx.urls.get("gpu-exporter", "")),
     )
     _backfill_synthetic_gpu(ctx)
-    return [
+    args = [
         f"--config.file={conf_dir / 'prometheus.yml'}",
         f"--storage.tsdb.path={ctx.data_dir}",
         f"--web.listen-address={_addr(ctx)}",
-        "--web.enable-lifecycle",
         "--enable-feature=exemplar-storage",
     ]
+    # /-/quit and /-/reload take a cross-site POST from any page the learner visits.
+    if ctx.config.prometheus_lifecycle:
+        args.append("--web.enable-lifecycle")
+    return args
 
 
 register(ServiceSpec(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ class ServiceState:
     log: str
     launch: str
     endpoints: dict[str, str] = field(default_factory=dict)
+    container: str = ""  # the docker runtime's container name
 
 
 @dataclass
@@ -33,6 +35,7 @@ class LabState:
     mode: str = "lab"
     slots: int = 4
     model: str = ""
+    runtime: str = "local"  # which runtime started the lab: "local" or "docker"
     services: dict[str, ServiceState] = field(default_factory=dict)
 
     def urls(self) -> dict[str, str]:
@@ -47,7 +50,7 @@ class LabState:
 
     def save(self, path: Path) -> None:
         """Write atomically, so a reader never sees half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
@@ -59,5 +62,18 @@ class LabState:
             raw: dict[str, Any] = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        services = {k: ServiceState(**v) for k, v in raw.pop("services", {}).items()}
-        return cls(**raw, services=services)
+        if not isinstance(raw, dict):
+            return None
+        services = {k: ServiceState(**_known(ServiceState, v, f"{path} services.{k}"))
+                    for k, v in (raw.pop("services", None) or {}).items()}
+        return cls(**_known(cls, raw, str(path)), services=services)
+
+
+def _known(kind: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The keys a dataclass knows; others (a newer labkit's) are dropped with a warning."""
+    names = {f.name for f in fields(kind)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        warnings.warn(f"{where}: ignoring keys this labkit does not know: {', '.join(unknown)} "
+                      "(written by a newer labkit?)", RuntimeWarning, stacklevel=3)
+    return {k: v for k, v in raw.items() if k in names}

@@ -1,11 +1,12 @@
 """Send payloads to Loki's push API and say what to do with the answer.
 
 Loki answers 204 when it took the batch. A 5xx, a 429 or no answer at all
-means "try again later"; any other 4xx means the batch itself is refused and
-retrying would fail forever, so it is dropped with a clear message, as Promtail
-and Alloy do. Loki also answers 400 when only some entries were too old for
-their stream ("entry too far behind", "out of order") after storing the rest:
-that too is dropped, so one stale line cannot block the pipeline.
+means "try again later"; any other 4xx means some or all of the batch is refused
+and sending it again unchanged would fail forever. Loki stores the valid entries
+of a push and answers 400 naming the rejected ones (ending ``total ignored: K out
+of N``); entries too old for their stream ("entry too far behind", "out of
+order") are refused the same way. The shipper (not this module) decides what
+to do: see :meth:`labkit.shipper.Shipper`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ __all__ = ["LokiPusher", "PushResult", "backoff_delay", "push_url"]
 
 PUSH_PATH = "/loki/api/v1/push"
 _STALE_MARKERS = ("out of order", "too far behind", "duplicate")
+_IGNORED = re.compile(r"total ignored: (\d+) out of (\d+)")
 
 
 def push_url(loki_url: str) -> str:
@@ -53,6 +56,14 @@ class PushResult:
     status: int | None  # HTTP status, None when no answer came
     message: str
     retry_after: float | None = None  # seconds, from a Retry-After header
+
+    @property
+    def ignored(self) -> tuple[int, int] | None:
+        """(rejected, sent) when Loki says it stored the rest: ``total ignored: K out of N``."""
+        found = _IGNORED.findall(self.message) if self.status == 400 else []
+        if not found:
+            return None
+        return sum(int(k) for k, _ in found), sum(int(n) for _, n in found)
 
     @property
     def stale(self) -> bool:
@@ -88,7 +99,7 @@ class LokiPusher:
             resp = self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return PushResult(False, True, None, f"{type(exc).__name__}: {exc}")
-        text = resp.text.strip()[:500]
+        text = resp.text.strip()[:4000]
         if resp.is_success:
             return PushResult(True, False, resp.status_code, "")
         if resp.status_code == 429 or resp.status_code >= 500:

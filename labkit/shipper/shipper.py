@@ -13,7 +13,7 @@ import httpx
 
 from labkit.shipper.entries import Entry, make_entry, parse_labels, push_payload
 from labkit.shipper.positions import FileState, load_positions, save_positions
-from labkit.shipper.push import LokiPusher, backoff_delay
+from labkit.shipper.push import LokiPusher, PushResult, backoff_delay
 from labkit.shipper.tailer import Tailer
 
 __all__ = ["Shipper"]
@@ -108,9 +108,19 @@ class Shipper:
         assert self._tailer is not None
         entries: list[Entry] = []
         first_at = 0.0
+        read_failures = 0
         try:
             while not self._stop.is_set():
-                lines = self._tailer.poll(self.batch_size - len(entries))
+                try:
+                    lines = self._tailer.poll(self.batch_size - len(entries))
+                    read_failures = 0
+                except OSError as exc:  # an unreadable or vanished file, a disk error
+                    delay = backoff_delay(read_failures, base=self.min_backoff,
+                                          cap=self.max_backoff)
+                    log.error("cannot read %s (%s); retrying in %.1fs", self.path, exc, delay)
+                    read_failures += 1
+                    self._stop.wait(delay)
+                    continue
                 if lines and not entries:
                     first_at = time.monotonic()
                 now_ns = time.time_ns()
@@ -143,30 +153,31 @@ class Shipper:
             entries = []
 
     def _send(self, entries: list[Entry], snapshot: dict[str, FileState], *, final: bool) -> bool:
-        """Push one batch until Loki takes or refuses it; False if stopped first."""
+        """Deliver one batch, then save positions; False if stopped first."""
+        if not self._deliver(entries, final=final):
+            return False
+        return self._save(snapshot, final=final)
+
+    def _deliver(self, entries: list[Entry], *, final: bool) -> bool:
+        """Push until Loki takes or refuses each line; False if stopped first.
+
+        A refused batch is never dropped whole for one bad line: when Loki says it kept
+        the rest (``total ignored: K out of N``) only the K are counted dropped; when it
+        refused all of it, the batch is split in halves and each half sent again, down
+        to single lines (lines Loki already stored are dropped by it as duplicates).
+        """
         payload = push_payload(entries)
         attempt = 0
         while True:
             result = self._pusher.push(payload)
             if result.accepted:
-                save_positions(self.positions, snapshot)
                 self.shipped += len(entries)
                 back = f" (Loki answered again after {attempt} retries)" if attempt else ""
                 log.info("pushed %d lines in %d streams%s",
                          len(entries), len(payload["streams"]), back)
                 return True
             if not result.retry:
-                if result.stale:
-                    log.warning("Loki refused some of %d lines as older than their stream "
-                                "accepts and stored the rest; moving on: %s",
-                                len(entries), result.message)
-                else:
-                    log.error("Loki refused a batch of %d lines with HTTP %s: %s; dropping "
-                              "it (the lines stay in the log files)",
-                              len(entries), result.status, result.message)
-                    self.dropped += len(entries)
-                save_positions(self.positions, snapshot)
-                return True
+                return self._refused(entries, result, final=final)
             why = f"HTTP {result.status}" if result.status else result.message
             if final:
                 log.warning("Loki unreachable at stop (%s); %d lines will be shipped at the "
@@ -180,3 +191,48 @@ class Shipper:
             attempt += 1
             if self._stop.wait(delay):
                 return False
+
+    def _refused(self, entries: list[Entry], result: PushResult, *, final: bool) -> bool:
+        ignored = result.ignored
+        if ignored is not None and ignored[0] < ignored[1]:
+            kept = len(entries) - ignored[0]
+            self.shipped += kept
+            self.dropped += ignored[0]
+            log.warning("Loki stored %d of %d lines and refused %d: %s",
+                        kept, len(entries), ignored[0], result.message)
+            return True
+        if result.stale:
+            log.warning("Loki refused some of %d lines as older than their stream "
+                        "accepts and stored the rest; moving on: %s",
+                        len(entries), result.message)
+            return True
+        if len(entries) > 1:
+            half = len(entries) // 2
+            log.warning("Loki refused a batch of %d lines with HTTP %s (%s); sending it again "
+                        "in halves to find the bad lines", len(entries), result.status,
+                        result.message[:200])
+            return (self._deliver(entries[:half], final=final)
+                    and self._deliver(entries[half:], final=final))
+        log.error("Loki refused a batch of 1 lines with HTTP %s: %s; dropping it (the line "
+                  "stays in the log files): %.300s", result.status, result.message,
+                  entries[0].line)
+        self.dropped += 1
+        return True
+
+    def _save(self, snapshot: dict[str, FileState], *, final: bool) -> bool:
+        """Save positions, retrying disk errors (a full disk) with backoff until stopped."""
+        attempt = 0
+        while True:
+            try:
+                save_positions(self.positions, snapshot)
+                if attempt:
+                    log.info("positions saved again after %d failed tries", attempt)
+                return True
+            except OSError as exc:
+                delay = backoff_delay(attempt, base=self.min_backoff, cap=self.max_backoff)
+                log.error("cannot save positions to %s (%s); retrying in %.1fs (the lines "
+                          "are shipped; a restart now would send them again)",
+                          self.positions, exc, delay)
+                attempt += 1
+                if final or self._stop.wait(delay):
+                    return False

@@ -5,6 +5,7 @@ psycopg (the `postgres` extra); without them the test fails and says what to ins
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import signal
@@ -144,3 +145,30 @@ def _compare(pg: CostTracker, lite: CostTracker) -> None:
     assert report.as_dict() == lite.daily_report("2026-01-01").as_dict()
     assert pg.usage_cost_per_1k_tokens("a", until=until) == pytest.approx(1.8)
     assert len(pg.store.rows(model="a")) == 3
+
+
+def test_one_bad_row_does_not_take_its_batch_with_it_on_postgres(
+        postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL refuses an over-long user id; its batch-mates are still stored, and the
+    refused row is logged with its values and counted, not lost silently."""
+    logging.getLogger("llm-api").addHandler(caplog.handler)  # it does not propagate
+    recorder = UsageRecorder(postgres_url, retry_wait_s=0.01)
+    good = {"endpoint": "/v1/chat/completions", "status": 200, "prompt_tokens": 1,
+            "completion_tokens": 1, "total_tokens": 2, "duration_ms": 1.0, "model": "a"}
+    recorder.write([{**good, "request_id": "pg_ok_1", "user_id": "u1",
+                     "created_at": datetime(2026, 2, 1)},
+                    {**good, "request_id": "pg_bad", "user_id": "u" * 500,
+                     "created_at": datetime(2026, 2, 1)},
+                    {**good, "request_id": "pg_ok_2", "user_id": None,
+                     "created_at": datetime(2026, 2, 1)}])
+    recorder.close()
+    logging.getLogger("llm-api").removeHandler(caplog.handler)
+    store = CostTracker(postgres_url, prices=PRICES, instances={"box": 1}).store
+    try:
+        ids = sorted(store.rows(since=datetime(2026, 2, 1), until=datetime(2026, 2, 2))
+                     ["request_id"])
+    finally:
+        store.close()
+    assert ids == ["pg_ok_1", "pg_ok_2"]
+    assert (recorder.written, recorder.lost) == (2, 1)
+    assert "Usage row lost" in caplog.text

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,48 +14,9 @@ import pytest
 from labkit.errors import QueryParseError
 from labkit.query.loki import Loki
 from labkit.standins.loki.push import encode_protobuf
+from tests.integration.loki_server import StandinServer
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "labkit.standins.loki", "--host", "127.0.0.1",
-             "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).text == "ready":
-                    return
-            except httpx.TransportError as exc:
-                if self.proc.poll() is not None:
-                    output = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                    raise RuntimeError(f"stand-in exited: {output}") from exc
-            time.sleep(0.1)
-        raise RuntimeError("stand-in not ready after 30s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        if self.proc is not None and self.proc.stdout:
-            self.proc.stdout.close()
-        self.proc = None
+_Server = StandinServer
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def make_client(upstream: str, tmp_path: Path, **overrides: object) -> TestClien
     settings = GatewaySettings(upstream=upstream, usage_db=f"sqlite:///{tmp_path / 'usage.db'}",
                                log_file=tmp_path / "gateway.log", **overrides)  # type: ignore[arg-type]
     setup_logging(settings.log_file, stdout=False)
-    return TestClient(create_app(settings, seed=1))
+    return TestClient(create_app(settings, seed=1), base_url="http://127.0.0.1:8000")
 
 
 @pytest.fixture

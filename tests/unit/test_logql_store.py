@@ -11,7 +11,7 @@ import pytest
 
 from labkit.standins.loki import chunks
 from labkit.standins.loki.chunks import Chunk
-from labkit.standins.loki.store import PushError, Store
+from labkit.standins.loki.store import PartialPushError, Store
 
 ODD_LINES = [
     "plain",
@@ -132,13 +132,16 @@ def test_has_entries_and_active_streams(tmp_path: Path, monkeypatch: pytest.Monk
         store.close()
 
 
-def test_a_timestamp_numpy_cannot_hold_is_refused(tmp_path: Path) -> None:
-    """A time beyond int64 nanoseconds is a 400, and nothing of that push is stored."""
+def test_a_timestamp_numpy_cannot_hold_is_refused_alone(tmp_path: Path) -> None:
+    """A time beyond int64 nanoseconds is refused with its stream named; the valid entries of
+    the same push are stored, as Loki does with a partial push."""
     store = Store(tmp_path)
     try:
-        with pytest.raises(PushError, match="out of range"):
+        with pytest.raises(PartialPushError, match="out of range") as info:
             store.push([({"job": "a"}, [(1, "ok")]), ({"job": "b"}, [(2**63, "too late")])])
-        assert store.streams == {}
+        assert info.value.stored == 1 and "1 valid entries of this push were stored" in str(
+            info.value)
+        assert list(store.streams) == [(("job", "a"),)]
     finally:
         store.close()
 

@@ -37,7 +37,7 @@ def test_every_encoding_decodes_to_the_same_streams(body: bytes, ctype: str, enc
 @pytest.mark.parametrize(("body", "ctype", "message"), [
     (b"{not json", "application/json", "error parsing push request"),
     (b'{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}', "application/json",
-     "invalid timestamp"),
+     "timestamp .x. is not an integer"),
     (b'{"streams":[{"values":[]}]}', "application/json", '"stream"'),
     (b"\x00garbage", "application/x-protobuf", "snappy|protobuf"),
 ], ids=["bad-json", "bad-timestamp", "missing-stream", "bad-protobuf"])

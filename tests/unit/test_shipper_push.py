@@ -201,3 +201,72 @@ def test_stop_is_safe_twice_and_start_twice_is_refused(tmp_path: Path) -> None:
     assert not shipper.running
     with pytest.raises(RuntimeError, match="make a new one"):
         shipper.start()
+
+
+class PickyLoki:
+    """A Loki that refuses lines containing 'bad': the whole push, or only those (partial)."""
+
+    def __init__(self, partial: bool) -> None:
+        self.partial = partial
+        self.stored: list[str] = []
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        lines = [v[1] for s in json.loads(request.content)["streams"] for v in s["values"]]
+        bad = [ln for ln in lines if "bad" in ln]
+        if not bad or self.partial:
+            self.stored += [ln for ln in lines if "bad" not in ln and ln not in self.stored]
+        if not bad:
+            return httpx.Response(204)
+        reasons = "".join("entry with timestamp 0 ignored, reason: 'line too long' for "
+                          "stream: {job=\"llm-api\"},\n" for _ in bad)
+        if self.partial:
+            return httpx.Response(400, text=f"{reasons}total ignored: {len(bad)} out of "
+                                            f"{len(lines)}")
+        return httpx.Response(400, text="line too long for stream {job=\"llm-api\"}")
+
+
+LINES = ["a", "b", "bad 1", "c", "d", "e", "bad 2", "f"]
+
+
+def test_whole_batch_refusal_is_split_until_only_bad_lines_are_dropped(tmp_path: Path) -> None:
+    """A Loki that refuses a whole push for one bad line still gets every good line."""
+    loki = PickyLoki(partial=False)
+    with ship(tmp_path, loki, LINES, batch_wait=0.0, batch_size=100) as shipper:  # type: ignore[arg-type]
+        wait_for(lambda: shipper.shipped + shipper.dropped == len(LINES))
+    assert sorted(loki.stored) == ["a", "b", "c", "d", "e", "f"]
+    assert (shipper.shipped, shipper.dropped) == (6, 2)
+
+
+def test_partial_refusal_keeps_the_rest_without_resending(tmp_path: Path) -> None:
+    """Loki's 'total ignored: K out of N' means it stored the rest: counted, not re-sent."""
+    loki = PickyLoki(partial=True)
+    with ship(tmp_path, loki, LINES, batch_wait=0.0, batch_size=100) as shipper:  # type: ignore[arg-type]
+        wait_for(lambda: shipper.shipped + shipper.dropped == len(LINES))
+    assert loki.calls == 1
+    assert sorted(loki.stored) == ["a", "b", "c", "d", "e", "f"]
+    assert (shipper.shipped, shipper.dropped) == (6, 2)
+
+
+def test_disk_errors_are_retried_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A full disk while saving positions is logged and retried; the shipper keeps running."""
+    import labkit.shipper.shipper as module
+
+    real = module.save_positions
+    failures = [OSError(28, "No space left on device")] * 3
+
+    def flaky(path: Path, states: dict) -> None:  # type: ignore[type-arg]
+        if failures:
+            raise failures.pop()
+        real(path, states)
+
+    monkeypatch.setattr(module, "save_positions", flaky)
+    caplog.set_level(logging.INFO, logger="labkit.shipper")
+    rec = Recorder()
+    with ship(tmp_path, rec, ["a"], batch_wait=0.0) as shipper:
+        wait_for(lambda: (tmp_path / "pos.json").exists())
+        assert shipper.running and shipper.error is None
+    assert caplog.text.count("No space left on device") == 3
+    assert sum(s.offset for s in load_positions(tmp_path / "pos.json").values()) == 2

@@ -22,7 +22,7 @@ def _payload() -> dict[str, Any]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path)) as c:
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1:9097") as c:
         yield c
 
 
@@ -41,9 +41,9 @@ def test_webhook_is_stored_with_receiver_and_alert_fields(client: TestClient) ->
 
 def test_notifications_survive_a_restart(tmp_path: Path) -> None:
     """What the sink answered 200 for is still there after the process restarts."""
-    with TestClient(create_app(tmp_path)) as first:
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1:9097") as first:
         first.post("/hook/email", json=_payload())
-    with TestClient(create_app(tmp_path)) as second:
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1:9097") as second:
         assert [r["receiver"] for r in second.get("/notifications").json()] == ["email"]
 
 

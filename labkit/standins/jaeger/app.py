@@ -7,6 +7,7 @@ errors are sent as Jaeger's Go ``http.Error`` sends them (text/plain, JSON body)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,12 +16,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, read_body
+
 from . import otlp
 from .model import jaeger_trace_id, rows_from_request
 from .search import (
+    INT64_MAX,
+    INT64_MIN,
     QueryParamError,
     canonical_trace_id,
     parse_go_duration,
+    parse_int64,
     parse_trace_query,
 )
 from .store import Store
@@ -79,7 +85,28 @@ def _traces_envelope(
     return f'{{"data":[{data}],"total":0,"limit":0,"offset":0,"errors":{err}}}'
 
 
-def create_query_app(store: Store) -> Starlette:
+def _clamp(us: int) -> int:
+    """A time in microseconds, held inside SQLite's (and Go's) int64."""
+    return max(INT64_MIN, min(INT64_MAX, us))
+
+
+def _guarded(app: Starlette, host: str, body_types: tuple[str, ...],
+             error_body: Callable[[int, str], tuple[bytes, str]]) -> Starlette:
+    """Refuse foreign Host names and cross-site POSTs (see :mod:`labkit.serving.guard`)."""
+    app.add_middleware(LoopbackGuard, hosts=allowed_hosts(host), error_body=error_body,
+                       body_types={"": body_types})
+    return app
+
+
+def _query_error_body(status: int, message: str) -> tuple[bytes, str]:
+    return bytes(_error(status, message).body), "text/plain"
+
+
+def _otlp_error_body(status: int, message: str) -> tuple[bytes, str]:
+    return otlp.encode_status(otlp.JSON, message), otlp.JSON
+
+
+def create_query_app(store: Store, host: str = "127.0.0.1") -> Starlette:
     """The Jaeger query HTTP API (``/api/...``) over ``store``; ``/`` answers 200 (health)."""
 
     def params(request: Request) -> dict[str, list[str]]:
@@ -135,12 +162,10 @@ def create_query_app(store: Store) -> Starlette:
     def dependencies(request: Request) -> Response:
         q = request.query_params
         try:
-            end_ms = int(q.get("endTs", ""))
-        except ValueError:
+            end_ms = parse_int64(q.get("endTs", ""), "endTs")
+        except QueryParamError as exc:
             return _error(
-                400,
-                f"unable to parse endTs: strconv.ParseInt: parsing {q.get('endTs', '')!r}: "
-                "invalid syntax (give endTs in milliseconds since the epoch)",
+                400, f"unable to parse endTs: {exc} (give endTs in milliseconds since the epoch)"
             )
         lookback_ms = 24 * 3600 * 1000  # Jaeger's defaultDependencyLookbackDuration
         if q.get("lookback"):
@@ -151,7 +176,8 @@ def create_query_app(store: Store) -> Starlette:
         service = q.get("service", "")
         links = [
             {"parent": p, "child": c, "callCount": n}
-            for p, c, n in store.dependencies((end_ms - lookback_ms) * 1000, end_ms * 1000)
+            for p, c, n in store.dependencies(_clamp((end_ms - lookback_ms) * 1000),
+                                              _clamp(end_ms * 1000))
             if not service or service in (p, c)
         ]
         return _json(_envelope(links))
@@ -166,10 +192,10 @@ def create_query_app(store: Store) -> Starlette:
         Route("/api/traces/{trace_id}", get_trace),
         Route("/api/dependencies", dependencies),
     ]
-    return Starlette(routes=routes)
+    return _guarded(Starlette(routes=routes), host, ("application/json",), _query_error_body)
 
 
-def create_otlp_app(store: Store) -> Starlette:
+def create_otlp_app(store: Store, host: str = "127.0.0.1") -> Starlette:
     """The OTLP/HTTP trace receiver (``POST /v1/traces``) writing into ``store``."""
 
     async def export(request: Request) -> Response:
@@ -182,12 +208,14 @@ def create_otlp_app(store: Store) -> Starlette:
             return Response(
                 otlp.encode_status(otlp.JSON, message), status_code=415, media_type=otlp.JSON
             )
-        body = await request.body()
         try:
+            body = await read_body(request, otlp.MAX_REQUEST_BYTES)
             # Decoding, translating and the committed write run off the event loop.
             await run_in_threadpool(ingest, body, kind, request.headers.get("content-encoding"))
-        except otlp.OTLPDecodeError as exc:
-            return Response(otlp.encode_status(kind, str(exc)), status_code=400, media_type=kind)
+        except (otlp.OTLPDecodeError, BadBody) as exc:
+            status = exc.status if isinstance(exc, BadBody) else 400
+            return Response(otlp.encode_status(kind, str(exc)), status_code=status,
+                            media_type=kind)
         return Response(otlp.encode_response(kind), media_type=kind)
 
     def ingest(body: bytes, kind: str, encoding: str | None) -> None:
@@ -196,4 +224,5 @@ def create_otlp_app(store: Store) -> Starlette:
     def health(request: Request) -> Response:
         return Response("ok\n", media_type="text/plain")
 
-    return Starlette(routes=[Route("/v1/traces", export, methods=["POST"]), Route("/", health)])
+    app = Starlette(routes=[Route("/v1/traces", export, methods=["POST"]), Route("/", health)])
+    return _guarded(app, host, (otlp.PROTOBUF, otlp.JSON), _otlp_error_body)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import zlib
 from typing import Any
 
 from google.protobuf import json_format
@@ -21,9 +20,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from labkit.serving import BadBody, BodyTooLarge, decompress, parse_json
+
 __all__ = [
     "JSON",
     "MAX_BODY_BYTES",
+    "MAX_REQUEST_BYTES",
     "PROTOBUF",
     "OTLPDecodeError",
     "decode_request",
@@ -34,8 +36,12 @@ __all__ = [
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-# A BatchSpanProcessor request of 512 spans is well under 1 MiB; this caps gzip bombs.
+# A BatchSpanProcessor request of 512 spans is well under 1 MiB. The request as sent is
+# capped like the OpenTelemetry Collector's confighttp (max_request_body_size, 20 MiB);
+# what it decompresses to is capped too (gzip bombs).
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 100  # nested AnyValue maps and arrays; protobuf's own recursion limit
 
 _ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
 
@@ -51,20 +57,13 @@ def media_type(content_type: str | None) -> str | None:
 
 
 def _decompress(body: bytes, encoding: str | None) -> bytes:
-    encoding = (encoding or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding != "gzip":
-        raise OTLPDecodeError(f"unsupported Content-Encoding {encoding!r}: send gzip or none")
-    # wbits 16+MAX_WBITS: expect a gzip header; max_length bounds memory use.
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """gzip (all OTLP/HTTP asks for) undone within MAX_BODY_BYTES; BodyTooLarge past it."""
     try:
-        out = inflater.decompress(body, MAX_BODY_BYTES)
-    except zlib.error as exc:
-        raise OTLPDecodeError(f"body is not valid gzip: {exc}") from exc
-    if inflater.unconsumed_tail:
-        raise OTLPDecodeError(f"decompressed body exceeds {MAX_BODY_BYTES} bytes")
-    return out
+        return decompress(body, encoding, MAX_BODY_BYTES, accept=("gzip",))
+    except BodyTooLarge:
+        raise
+    except BadBody as exc:
+        raise OTLPDecodeError(str(exc)) from None
 
 
 def _hex_ids_to_base64(node: Any, path: str = "") -> None:
@@ -111,9 +110,9 @@ def decode_request(
             ) from exc
     else:
         try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise OTLPDecodeError(f"body is not valid JSON: {exc}") from exc
+            doc = parse_json(data, max_depth=MAX_JSON_DEPTH)
+        except BadBody as exc:
+            raise OTLPDecodeError(str(exc)) from None
         if not isinstance(doc, dict):
             raise OTLPDecodeError("JSON body must be an object with a 'resourceSpans' list")
         _hex_ids_to_base64(doc)

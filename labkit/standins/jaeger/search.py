@@ -34,6 +34,10 @@ _UNITS_NS = {
 _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
 class QueryParamError(ValueError):
     """A query parameter could not be parsed; the message is what Jaeger's 400 would say."""
 
@@ -54,7 +58,7 @@ def parse_go_duration(text: str) -> int:
             )
         total += float(m.group(1)) * _UNITS_NS[m.group(2)]
         pos = m.end()
-    if pos == 0:
+    if pos == 0 or total > INT64_MAX:  # Go's durations are int64 nanoseconds
         raise QueryParamError(
             f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
         )
@@ -71,16 +75,23 @@ def canonical_trace_id(text: str) -> str:
     return t.rjust(32, "0")
 
 
+def parse_int64(text: str, name: str) -> int:
+    """An integer as Go's ``strconv.ParseInt(text, 10, 64)`` reads it, with its errors."""
+    if _INT.fullmatch(text) is None:
+        raise QueryParamError(f'strconv.ParseInt: parsing "{text[:40]}": invalid syntax ({name})')
+    value = int(text) if len(text) <= 20 else INT64_MAX + 1
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise QueryParamError(
+            f'strconv.ParseInt: parsing "{text[:40]}": value out of range ({name})'
+        )
+    return value
+
+
 def _int_param(params: Mapping[str, Sequence[str]], name: str) -> int | None:
     values = params.get(name) or []
     if not values or values[0] == "":
         return None
-    try:
-        return int(values[0])
-    except ValueError:
-        raise QueryParamError(
-            f'strconv.ParseInt: parsing "{values[0]}": invalid syntax ({name})'
-        ) from None
+    return parse_int64(values[0], name)
 
 
 def _duration_us(params: Mapping[str, Sequence[str]], name: str) -> int:
@@ -134,7 +145,7 @@ def parse_trace_query(
         span = DEFAULT_LOOKBACK_US
         if lookback and lookback != "custom":
             span = parse_go_duration(lookback) // 1000
-        start_us = end_us - span
+        start_us = max(INT64_MIN, end_us - span)
     limit = _int_param(params, "limit")
     min_d, max_d = _duration_us(params, "minDuration"), _duration_us(params, "maxDuration")
     tags = _tags(params)

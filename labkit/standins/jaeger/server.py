@@ -107,7 +107,7 @@ class JaegerStandin:
                 s.close()
             raise
         self.otlp_port, self.query_port = (s.getsockname()[1] for s in socks)
-        apps = [create_otlp_app(self.store), create_query_app(self.store)]
+        apps = [create_otlp_app(self.store, self.host), create_query_app(self.store, self.host)]
         self._servers = [
             uvicorn.Server(
                 uvicorn.Config(

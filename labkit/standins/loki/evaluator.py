@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.limits import Deadline
 from labkit.standins.loki.linefilters import Samples
 from labkit.standins.loki.matching import label_replace
 from labkit.standins.loki.pipeline import ERROR, Pipeline, group_key
@@ -34,6 +35,11 @@ class Stats:
     bytes: int = 0
     entries_returned: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
+
+    def tick(self) -> None:
+        """Raise QueryTimeout when the query's budget is spent (called as lines are read)."""
+        self.deadline.check()
 
 
 def pipeline_error(kind: str, labels: LabelsKey) -> EvalError:
@@ -61,11 +67,14 @@ def select_logs(
         pieces = store.pieces(stream, start_ns, end_ns, start_open=False)
         taken = 0
         for chunk, lo, hi in pieces if forward else reversed(pieces):
+            stats.tick()
             tsl = chunk.ts[lo:hi].tolist()
             lines = chunk.lines(lo, hi)
             idx = range(len(lines)) if forward else range(len(lines) - 1, -1, -1)
             for i in idx:
                 stats.lines += 1
+                if not stats.lines & 1023:
+                    stats.tick()
                 stats.bytes += len(lines[i])
                 out = pipe.run(tsl[i], lines[i], stream.labels, stream.base)
                 if out is None:
@@ -189,7 +198,7 @@ def range_agg(store: Store, agg: syn.RangeAgg, grid: Grid, stats: Stats) -> Seri
     lo_ns, hi_ns = int(lo_t[0]), int(hi_t[-1])
     proj = projected_pipeline(agg.query.stages, sample, agg.grouping)
     if proj is not None:
-        samples, failure, lines = proj.samples(store, streams, lo_ns, hi_ns)
+        samples, failure, lines = proj.samples(store, streams, lo_ns, hi_ns, stats.tick)
         stats.lines += lines
         if failure is not None:
             raise pipeline_error(*failure)
@@ -227,9 +236,12 @@ def _samples(
     samples: dict[LabelsKey, tuple[list[int], list[float]]] = {}
     for stream in streams:
         for chunk, lo, hi in store.pieces(stream, lo_ns, hi_ns, start_open=True):
+            stats.tick()
             lines = chunk.lines(lo, hi)
             stats.lines += len(lines)
-            for t, line in zip(chunk.ts[lo:hi].tolist(), lines, strict=True):
+            for n, (t, line) in enumerate(zip(chunk.ts[lo:hi].tolist(), lines, strict=True)):
+                if not n & 1023:
+                    stats.tick()
                 out = pipe.run(t, line, stream.labels, stream.base)
                 if out is None:
                     continue

@@ -10,7 +10,7 @@ stream's labels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -63,8 +63,8 @@ class FilterOnly:
         self.sample = sample  # count | bytes
         self.grouping = grouping
 
-    def samples(self, store: Store, streams: list[Stream], lo_ns: int,
-                hi_ns: int) -> tuple[Samples, Failure, int]:
+    def samples(self, store: Store, streams: list[Stream], lo_ns: int, hi_ns: int,
+                tick: Callable[[], None] = lambda: None) -> tuple[Samples, Failure, int]:
         """Samples in (lo, hi] by series (in the order the full pipeline meets them), the
         first error met (kind, series) if any, and how many lines were read."""
         parts: dict[LabelsKey, tuple[list[np.ndarray], list[np.ndarray]]] = {}
@@ -72,6 +72,7 @@ class FilterOnly:
         for stream in streams:
             key = group_key(dict(stream.labels), self.grouping)
             for chunk, lo, hi in store.pieces(stream, lo_ns, hi_ns, start_open=True):
+                tick()  # the query's deadline
                 lines += hi - lo
                 idx = lo + np.flatnonzero(filter_mask(chunk, lo, hi, self.filters))
                 if len(idx) == 0:

@@ -59,15 +59,22 @@ def json_value(v: Any) -> str:
 def flatten_json(
     obj: Mapping[str, Any], prefix: str = "", out: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Loki's json parser without parameters: nested keys joined with _, arrays skipped."""
+    """Loki's json parser without parameters: nested keys joined with _, arrays skipped.
+    (Depth-first with an explicit stack: JSON may nest deeper than Python recurses.)"""
     if out is None:
         out = {}
-    for k, v in obj.items():
-        key = prefix + sanitize(k)
-        if isinstance(v, dict):
-            flatten_json(v, key + "_", out)
-        elif not isinstance(v, list):
-            out[key] = json_value(v)
+    stack = [(prefix, iter(obj.items()))]
+    while stack:
+        pre, items = stack[-1]
+        for k, v in items:
+            key = pre + sanitize(k)
+            if isinstance(v, dict):
+                stack.append((key + "_", iter(v.items())))
+                break
+            if not isinstance(v, list):
+                out[key] = json_value(v)
+        else:
+            stack.pop()
     return out
 
 

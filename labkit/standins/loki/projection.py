@@ -15,6 +15,7 @@ combinations, which then only record whether it could be read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,14 +103,15 @@ class Projection:
         self.names = names
         self.apart = apart  # the unwrapped label, when read only by the unwrap
 
-    def samples(self, store: Store, streams: list[Stream], lo_ns: int,
-                hi_ns: int) -> tuple[Samples, Failure, int]:
+    def samples(self, store: Store, streams: list[Stream], lo_ns: int, hi_ns: int,
+                tick: Callable[[], None] = lambda: None) -> tuple[Samples, Failure, int]:
         """Samples in (lo, hi] by series (in the order the full pipeline meets them), the
         first error met (kind, series) if any, and how many lines were read."""
         acc = _Acc()
         lines = 0
         for stream in streams:
             for chunk, lo, hi in store.pieces(stream, lo_ns, hi_ns, start_open=True):
+                tick()  # the query's deadline
                 lines += hi - lo
                 err = self._piece(stream, chunk, lo, hi, acc)
                 if err is not None:

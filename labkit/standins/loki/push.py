@@ -1,19 +1,19 @@
 """Decode bodies sent to /loki/api/v1/push: JSON, or snappy-compressed protobuf
-(logproto.PushRequest, as Alloy and Promtail send it), optionally gzip-encoded.
+(logproto.PushRequest, as Alloy and Promtail send it), optionally gzip/deflate-encoded,
+with size caps on every decompression (``bodyread``).
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import re
-import zlib
 from typing import Any
 
 import cramjam
 import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from labkit.standins.loki.bodyread import BadEncoding, inflate, unsnappy
 from labkit.standins.loki.store import PushError
 
 PushedStreams = list[tuple[dict[str, str], list[tuple[int, str]]]]
@@ -66,6 +66,15 @@ def push_request_class() -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("logproto.PushRequest"))
 
 
+class InvalidLabels(dict[str, str]):
+    """A pushed stream whose label string does not parse: rejected on its own (Loki keeps
+    the other streams of the push)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
 def parse_labels(text: str) -> dict[str, str]:
     """``{a="b", c="d"}`` (a push request's label string) into a dict."""
     s = text.strip()
@@ -76,21 +85,56 @@ def parse_labels(text: str) -> dict[str, str]:
         m = _LABEL_PAIR.match(body, pos)
         if not m:
             raise PushError(f"error parsing labels {text!r} at offset {pos + 1}")
-        out[m.group(1)] = orjson.loads(f'"{m.group(2)}"') if "\\" in m.group(2) else m.group(2)
+        value = m.group(2)
+        if "\\" in value:
+            try:
+                value = orjson.loads(f'"{value}"')
+            except orjson.JSONDecodeError as exc:
+                raise PushError(f"error parsing labels {text!r}: {exc}") from None
+        out[m.group(1)] = value
         pos = m.end()
     return out
 
 
-def _timestamp(raw: Any) -> int:
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
+# buger/jsonparser's errors, which Loki's JSON push decoder returns as they are
+_MALFORMED_STRING = "Value is string, but can't find closing '\"' symbol"
+_MALFORMED_OBJECT = "Value looks like object, but can't find closing '}' symbol"
+_MALFORMED_VALUE = "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
+_OVERFLOW = "Value is number, but overflowed while parsing"
+_INT64 = 2**63
+
+
+def _refuse(loki_text: str, where: str, hint: str) -> PushError:
+    return PushError(f"{loki_text} ({where}: {hint})")
+
+
+def _json_entry(v: Any, where: str) -> tuple[int, str]:
+    if not isinstance(v, list) or len(v) < 2:
         raise PushError(
-            f"error parsing push request: invalid timestamp {raw!r} (want nanoseconds as a string)"
-        ) from None
+            f'error parsing push request: {where}: want ["<ns>", "line"], got {v!r:.80}'
+        )
+    ts, line = v[0], v[1]
+    if not isinstance(ts, str):
+        raise _refuse(_MALFORMED_STRING, where,
+                      'the timestamp must be a string of nanoseconds, e.g. "1700000000000000000"')
+    if not isinstance(line, str):
+        raise _refuse(_MALFORMED_STRING, where, "the log line must be a string")
+    if len(v) > 2 and not (isinstance(v[2], dict)
+                           and all(isinstance(x, str) for x in v[2].values())):
+        raise _refuse(_MALFORMED_OBJECT, where,
+                      "structured metadata must be an object of string values")
+    digits = ts[1:] if ts[:1] == "-" else ts
+    if not digits.isdigit() or not digits.isascii():
+        raise _refuse(_MALFORMED_VALUE, where, f"timestamp {ts!r:.40} is not an integer")
+    n = int(ts)
+    if not -_INT64 <= n < _INT64:
+        raise _refuse(_OVERFLOW, where, f"timestamp {ts:.40} is outside int64 nanoseconds")
+    return n, line
 
 
 def decode_json(body: bytes) -> PushedStreams:
+    """Loki's JSON push body, decoded as strictly as Loki's decoder (strings for times and
+    lines, string label values); anything else is a 400 naming the entry."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -98,7 +142,7 @@ def decode_json(body: bytes) -> PushedStreams:
     if not isinstance(doc, dict) or not isinstance(doc.get("streams", []), list):
         raise PushError('error parsing push request: want {"streams": [...]}')
     out: PushedStreams = []
-    for st in doc.get("streams") or []:
+    for i, st in enumerate(doc.get("streams") or []):
         labels = st.get("stream") if isinstance(st, dict) else None
         values = st.get("values") if isinstance(st, dict) else None
         if not isinstance(labels, dict) or not isinstance(values, list):
@@ -106,53 +150,51 @@ def decode_json(body: bytes) -> PushedStreams:
                 'error parsing push request: each stream needs "stream" {labels} '
                 'and "values" [[ts, line], ...]'
             )
-        entries = []
-        for v in values:
-            if not isinstance(v, list) or len(v) < 2 or not isinstance(v[1], str):
-                raise PushError(
-                    f'error parsing push request: invalid entry {v!r}, want ["<ns>", "line"]'
-                )
-            entries.append((_timestamp(v[0]), v[1]))
-        out.append(({str(k): str(val) for k, val in labels.items()}, entries))
+        bad = next((k for k, x in labels.items() if not isinstance(x, str)), None)
+        if bad is not None:
+            raise PushError(
+                f"error parsing push request: stream {i}: label {bad!r:.60} must have a "
+                f"string value, got {labels[bad]!r:.40}"
+            )
+        entries = [_json_entry(v, f"stream {i}, entry {j}") for j, v in enumerate(values)]
+        out.append((dict(labels), entries))
     return out
 
 
-def decode_protobuf(body: bytes) -> PushedStreams:
-    try:
-        raw = bytes(cramjam.snappy.decompress_raw(body))
-    except Exception as exc:  # cramjam raises its own DecompressionError
-        raise PushError(f"error decompressing snappy push request: {exc}") from None
+def decode_protobuf(raw: bytes) -> PushedStreams:
+    """A decompressed logproto.PushRequest."""
     req = push_request_class()()
     try:
         req.ParseFromString(raw)
-    except Exception as exc:  # google.protobuf.message.DecodeError
+    except Exception as exc:  # google.protobuf.message.DecodeError, invalid UTF-8...
         raise PushError(f"error parsing protobuf push request: {exc}") from None
     out: PushedStreams = []
     for st in req.streams:
         entries = [
             (e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos, e.line) for e in st.entries
         ]
-        out.append((parse_labels(st.labels), entries))
+        try:
+            labels = parse_labels(st.labels)
+        except PushError as exc:
+            labels = InvalidLabels(str(exc))
+        out.append((labels, entries))
     return out
 
 
 def decode_push(body: bytes, content_type: str, content_encoding: str) -> PushedStreams:
-    """Dispatch on the headers the way Loki does (protobuf unless the type says JSON)."""
-    enc = content_encoding.lower().strip()
+    """Dispatch on the headers the way Loki does: JSON for application/json, otherwise
+    snappy-compressed protobuf; gzip/deflate undone first, every step size-capped."""
     try:
-        if enc == "gzip":
-            body = gzip.decompress(body)
-        elif enc == "deflate":
-            body = zlib.decompress(body)
-        elif enc not in ("", "identity", "snappy"):
-            raise PushError(
-                f"unsupported Content-Encoding {content_encoding!r}: use gzip, deflate or none"
-            )
-    except (OSError, zlib.error, EOFError) as exc:
-        raise PushError(f"error decompressing {enc} body: {exc}") from None
+        body = inflate(body, content_encoding)
+    except BadEncoding as exc:
+        raise PushError(str(exc)) from None
     if content_type.split(";")[0].strip().lower() == "application/json":
         return decode_json(body)
-    return decode_protobuf(body)
+    try:
+        raw = unsnappy(body)
+    except BadEncoding as exc:
+        raise PushError(str(exc)) from None
+    return decode_protobuf(raw)
 
 
 def encode_protobuf(streams: PushedStreams) -> bytes:

@@ -15,7 +15,17 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.bodyread import BodyTooLarge, read_capped
 from labkit.standins.loki.evaluator import EvalError, Grid, Stats, evaluate, select_logs
+from labkit.standins.loki.limits import (
+    Deadline,
+    LimitError,
+    QueryLimits,
+    QueryTimeout,
+    check_limit,
+    check_range,
+    check_series,
+)
 from labkit.standins.loki.params import (
     ParamError,
     now_ns,
@@ -27,13 +37,13 @@ from labkit.standins.loki.params import (
 )
 from labkit.standins.loki.parser import LogQLParseError, parse
 from labkit.standins.loki.push import decode_push
-from labkit.standins.loki.store import PushError, Store
+from labkit.standins.loki.store import PushError, Store, StoreWriteError
 from labkit.standins.loki.units import format_value
 from labkit.standins.loki.vectors import Scalar, Series
 
 VERSION = "3.4.0-labkit-standin"
 _HOUR = 3600 * 10**9
-_BAD_REQUEST = (LogQLParseError, EvalError, ParamError, PushError)
+_BAD_REQUEST = (LogQLParseError, EvalError, ParamError, PushError, LimitError)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -109,8 +119,12 @@ def _matrix(result: Series | Scalar, steps: np.ndarray) -> list[dict[str, Any]]:
 class LokiAPI:
     """Route handlers bound to one Store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, limits: QueryLimits | None = None) -> None:
         self.store = store
+        self.limits = limits or QueryLimits()
+
+    def _stats(self) -> Stats:
+        return Stats(deadline=Deadline(self.limits.timeout_s))
 
     def routes(self) -> list[Route]:
         both = ["GET", "POST"]
@@ -131,6 +145,12 @@ class LokiAPI:
             return await run_in_threadpool(fn)
         except _BAD_REQUEST as exc:
             return PlainTextResponse(str(exc), status_code=400)
+        except QueryTimeout as exc:
+            return PlainTextResponse(str(exc), status_code=504)
+        except StoreWriteError as exc:
+            return PlainTextResponse(str(exc.strerror or exc), status_code=503)
+        except RecursionError:
+            return PlainTextResponse("query nests too deeply", status_code=400)
 
     async def ready(self, request: Request) -> Response:
         return PlainTextResponse("ready")
@@ -148,12 +168,19 @@ class LokiAPI:
         )
 
     async def push(self, request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await read_capped(request.stream(), request.headers.get("content-length"))
+        except BodyTooLarge as exc:
+            return PlainTextResponse(str(exc), status_code=413)
         ctype = request.headers.get("content-type", "application/x-protobuf")
         cenc = request.headers.get("content-encoding", "")
 
         def run() -> Response:
-            self.store.push(decode_push(body, ctype, cenc))
+            try:
+                streams = decode_push(body, ctype, cenc)
+            except BodyTooLarge as exc:
+                return PlainTextResponse(str(exc), status_code=413)
+            self.store.push(streams)
             return Response(status_code=204)
 
         return await self._guard(run)
@@ -165,15 +192,17 @@ class LokiAPI:
             started = time.perf_counter()
             q = parse(_required(p, "query"))
             t = parse_time(_one(p, "time"), now_ns(), "time")
-            parse_limit(_one(p, "limit"), 100)
+            check_limit(parse_limit(_one(p, "limit"), 100), self.limits)
             parse_direction(_one(p, "direction"))
             if isinstance(q, syn.LogQuery):
                 raise EvalError(
                     "log queries are not supported as an instant query type, "
                     "please change your query to a range query type"
                 )
-            stats = Stats()
+            stats = self._stats()
             result = evaluate(self.store, q, Grid.instant(t), stats)
+            if isinstance(result, dict):
+                check_series(len(result), self.limits)
             if isinstance(result, Scalar):
                 data: dict[str, Any] = {
                     "resultType": "scalar",
@@ -204,8 +233,10 @@ class LokiAPI:
             if end < start:
                 raise ParamError("end timestamp must not be before or equal to start time")
             limit = parse_limit(_one(p, "limit"), 100)
+            check_limit(limit, self.limits)
+            check_range(start, end, self.limits)
             forward = parse_direction(_one(p, "direction"))
-            stats = Stats()
+            stats = self._stats()
             if isinstance(q, syn.LogQuery):
                 streams = select_logs(self.store, q, start, end, limit, forward, stats)
                 result = [
@@ -221,10 +252,10 @@ class LokiAPI:
                 # since the epoch).
                 a_start, a_end = start - start % step, end - end % step
                 grid = Grid.range(a_start, a_end, step)
-                data = {
-                    "resultType": "matrix",
-                    "result": _matrix(evaluate(self.store, q, grid, stats), grid.steps),
-                }
+                series = evaluate(self.store, q, grid, stats)
+                if isinstance(series, dict):
+                    check_series(len(series), self.limits)
+                data = {"resultType": "matrix", "result": _matrix(series, grid.steps)}
             data["stats"] = _stats(stats, time.perf_counter() - started)
             return _json({"status": "success", "data": data})
 
@@ -235,6 +266,7 @@ class LokiAPI:
         start = parse_time(
             _one(p, "start"), end - parse_since(_one(p, "since"), 6 * _HOUR), "start"
         )
+        check_range(start, end, self.limits)
         return self.store.active(start, end)
 
     async def labels(self, request: Request) -> Response:

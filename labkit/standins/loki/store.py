@@ -8,13 +8,18 @@ read in order, are always its entries in time order.
 
 An entry identical to one already stored (same labels, timestamp and line) is dropped,
 as Loki drops exact duplicates, so a shipper may resend a batch safely.
+
+Acknowledged means stored: a push is validated (``pushcheck``), its new entries are
+written to the entry log (``wal``, framed records; fsynced with ``fsync=True``) and only
+then added to memory, so an entry that a client saw accepted is in the file, and an entry
+whose write failed is neither in memory (a retry is not dropped as a duplicate) nor
+acknowledged.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,22 +30,32 @@ import orjson
 from labkit.standins.loki import chunks
 from labkit.standins.loki.chunks import Chunk, Side, merge
 from labkit.standins.loki.jsoncols import prebuild
+from labkit.standins.loki.labelsets import LabelsKey, labels_string
+from labkit.standins.loki.pushcheck import PushLimits, rejection_message, split_valid
 from labkit.standins.loki.syntax import Matcher
+from labkit.standins.loki.wal import EntryLog, replay
 
-LabelsKey = tuple[tuple[str, str], ...]
+__all__ = ["LabelsKey", "PartialPushError", "PushError", "Store", "StoreWriteError",
+           "Stream", "labels_string"]
+
 Piece = tuple[Chunk, int, int]  # a chunk and the index range [lo, hi) of a query's window
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MIN_TS = -(2**63)
 
 
 class PushError(ValueError):
-    """A pushed stream or entry is invalid (answered with 400)."""
+    """A push request is invalid as a whole (answered with 400, nothing stored)."""
 
 
-def labels_string(labels: dict[str, str] | LabelsKey) -> str:
-    """Prometheus text form: {a="b", c="d"} (sorted by name)."""
-    items = sorted(labels.items()) if isinstance(labels, dict) else labels
-    return "{" + ", ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in items) + "}"
+class PartialPushError(PushError):
+    """Some streams or entries were refused; the valid ones were stored (400, as Loki)."""
+
+    def __init__(self, rejected: list[str], stored: int) -> None:
+        super().__init__(rejection_message(rejected, stored))
+        self.rejected, self.stored = rejected, stored
+
+
+class StoreWriteError(OSError):
+    """The entries could not be written: nothing of the push was stored (answered 503)."""
 
 
 class Stream:
@@ -114,6 +129,28 @@ class Stream:
         self.count += len(accepted)
         return accepted
 
+    def plan(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The entries of ``entries`` that are new (not stored, not repeated in the batch),
+        without changing anything: what ``append(..., dedup=False)`` will then add."""
+        if not entries or self._in_order(entries):
+            return entries
+        out: list[tuple[int, str]] = []
+        seen: set[tuple[int, str]] = set()
+        stored: list[Chunk] | None = None
+        for ts, line in entries:
+            if (ts, line) in seen:
+                continue
+            if ts == self.max_ts and line in self._at_max:
+                continue
+            if ts < self.max_ts:
+                if stored is None:
+                    stored = self.view()
+                if any(line in c.lines_at(ts) for c in stored if c.min_ts <= ts <= c.max_ts):
+                    continue
+            seen.add((ts, line))
+            out.append((ts, line))
+        return out
+
     def _in_order(self, entries: list[tuple[int, str]]) -> bool:
         # Newer than everything stored, each newer than the one before: nothing to compare.
         ts = np.fromiter((t for t, _ in entries), dtype=np.int64, count=len(entries))
@@ -174,31 +211,22 @@ class Stream:
 class Store:
     """Every stream, persisted to ``data_dir/entries.log``; thread-safe."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, fsync: bool = False,
+                 limits: PushLimits | None = None) -> None:
         self.dir = Path(data_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "entries.log"
         self.streams: dict[LabelsKey, Stream] = {}
         self.lock = threading.RLock()
-        self._replay()
-        self._file = open(self.path, "ab")
-
-    def _replay(self) -> None:
-        if not self.path.exists():
-            return
-        good = 0
-        with open(self.path, "rb") as f:
-            for raw in f:
-                try:
-                    rec = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    break  # a record cut short by a crash: drop it and everything after
-                key = tuple(tuple(p) for p in rec["s"])
-                self._stream(key).append(((int(t), line) for t, line in rec["v"]), dedup=False)
-                good += len(raw)
-        if good != self.path.stat().st_size:
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
+        self.limits = limits or PushLimits()
+        for rec in replay(self.path):
+            try:
+                key = tuple((str(k), str(v)) for k, v in rec["s"])  # type: ignore[attr-defined]
+                entries = [(int(t), str(line)) for t, line in rec["v"]]  # type: ignore[attr-defined]
+            except (KeyError, TypeError, ValueError):
+                continue  # a record of another shape: not ours to guess at
+            self._stream(key).append(entries, dedup=False)
+        self._log = EntryLog(self.path, fsync=fsync)
 
     def _stream(self, key: LabelsKey) -> Stream:
         s = self.streams.get(key)
@@ -207,29 +235,32 @@ class Store:
         return s
 
     def push(self, streams: Iterable[tuple[dict[str, str], list[tuple[int, str]]]]) -> int:
-        """Validate and store pushed streams; return how many entries were new."""
-        batch = []
-        for labels, entries in streams:
-            if not labels:
-                raise PushError("error at least one label pair is required per stream")
-            for name in labels:
-                if not _LABEL_NAME.match(name):
-                    raise PushError(f'error parsing labels: invalid label name "{name}"')
-            for ts, _ in entries:  # numpy holds times as int64: refuse others before storing
-                if not _MIN_TS <= ts < -_MIN_TS:
-                    raise PushError(f"error parsing push request: timestamp {ts} out of range")
-            batch.append((tuple(sorted((k, v) for k, v in labels.items() if v != "")), entries))
+        """Store the valid entries of ``streams``; return how many were new.
+
+        Raises PartialPushError (after storing the valid ones) when some streams or entries
+        were refused, and StoreWriteError (storing nothing) when the log cannot be written.
+        """
+        valid, rejected = split_valid(list(streams), self.limits)
         total = 0
         with self.lock:
-            records = []
-            for key, entries in batch:
-                accepted = self._stream(key).append(entries)
-                if accepted:
-                    records.append(orjson.dumps({"s": key, "v": accepted}) + b"\n")
-                    total += len(accepted)
-            if records:
-                self._file.write(b"".join(records))
-                self._file.flush()
+            planned = []
+            for key, entries in valid:
+                stream = self.streams.get(key)
+                new = stream.plan(entries) if stream is not None else _unique(entries)
+                if new:
+                    planned.append((key, new))
+            if planned:
+                try:
+                    self._log.append([orjson.dumps({"s": key, "v": new}) for key, new in planned])
+                except OSError as exc:
+                    raise StoreWriteError(
+                        exc.errno, f"could not store the entries, nothing was stored: {exc}"
+                    ) from exc
+                for key, new in planned:
+                    self._stream(key).append(new, dedup=False)
+                    total += len(new)
+        if rejected:
+            raise PartialPushError(rejected, total)
         return total
 
     def select(self, matchers: tuple[Matcher, ...]) -> list[Stream]:
@@ -269,5 +300,17 @@ class Store:
 
     def close(self) -> None:
         with self.lock:
-            if not self._file.closed:
-                self._file.close()
+            self._log.close()
+
+
+def _unique(entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """A new stream's entries without exact repeats (kept in their order)."""
+    if len(entries) < 2:
+        return entries
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for e in entries:
+        if e not in seen:
+            seen.add(e)
+            out.append(e)
+    return out
