@@ -52,12 +52,12 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, interval: flo
         try:
             value = condition()
             last = describe(value)
+            if _ready(value):
+                return value
         except QueryParseError:
             raise
         except Exception as exc:  # a service still starting: keep waiting, report it at the end
-            value, last = None, f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
-        if _ready(value):
-            return value
+            last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"waited {time.monotonic() - started:.0f}s for {what}, in vain; "
                               f"last seen: {last[:300]}. Is the lab up? Try `labkit status`.")
