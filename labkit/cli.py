@@ -26,17 +26,16 @@ def _config(args: argparse.Namespace) -> LabConfig:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    from labkit.runtime.install import install_all
     from labkit.runtime.llama_build import ensure_llama_server
     from labkit.runtime.model import ensure_model
-    from labkit.runtime.provision import ensure_binary
 
     cfg = _config(args)
-    for name in ("prometheus", "promtool", "alertmanager", "amtool"):
-        print(f"{name:<14} {ensure_binary(name)}")
-    try:
-        print(f"{'node_exporter':<14} {ensure_binary('node_exporter')}")
-    except LabError as exc:  # optional: the lab runs without host metrics
-        print(f"{'node_exporter':<14} skipped ({exc})")
+    install_all(from_source=args.from_source)
+    if getattr(args, "grafana", False):
+        from labkit.runtime.grafana import ensure_grafana
+
+        print(f"{'grafana':<14} {ensure_grafana()}")
     print(f"{'llama-server':<14} {ensure_llama_server()}")
     model = ensure_model(cfg.model)
     print(f"{'model':<14} {model}")
@@ -311,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("install", help="install binaries, build llama-server, make the model")
     s.add_argument("--model", help="use this GGUF instead of the generated tiny model")
+    s.add_argument("--from-source", action="store_true",
+                   help="build Prometheus, Alertmanager, node exporter and Jaeger from their "
+                        "Go modules at the pinned versions (needs `go`)")
+    s.add_argument("--grafana", action="store_true",
+                   help="also download the pinned Grafana OSS release (checksum-verified)")
     s = sub.add_parser("up", help="start the lab (idempotent)")
     s.add_argument("services", nargs="*", help="only these services (default: all)")
     s.add_argument("--model", help="serve this GGUF instead of the generated tiny model")

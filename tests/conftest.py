@@ -15,6 +15,24 @@ import pytest
 TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The test log names what the stack runs on: program, version, origin, per service."""
+    from labkit.runtime import catalog
+    from labkit.runtime.origins import binary_version, service_origin
+    from labkit.runtime.provision import locate
+
+    lines = ["labkit stack (service, program, version, origin, path):"]
+    for spec in catalog.all_services():
+        origin = service_origin(spec)
+        lines.append("  " + (origin.line() if origin else f"{spec.name:<14} not installed"))
+    for tool in ("promtool", "amtool"):
+        found = locate(tool)
+        if found:
+            lines.append(f"  {'(tool)':<14} {tool:<14} {binary_version(found.path, tool):<14} "
+                         f"{found.origin:<9}  {found.path}")
+    return lines
+
+
 @pytest.fixture(autouse=True)
 def _clean_labkit_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No LABKIT_* variable from the developer's shell leaks into a test."""

@@ -7,7 +7,6 @@ True
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,12 +16,6 @@ from labkit.errors import BinaryNotFound, LabError
 
 __all__ = ["ToolResult", "check_alertmanager_config", "check_rules", "route", "test_rules"]
 
-_INSTALL = {
-    "promtool": "apt-get install prometheus (Debian) or put a Prometheus release's promtool "
-    "on PATH",
-    "amtool": "apt-get install prometheus-alertmanager (Debian) or put an Alertmanager release's "
-    "amtool on PATH",
-}
 
 
 @dataclass(frozen=True)
@@ -61,14 +54,19 @@ class ToolResult:
 
 
 def _binary(name: str) -> str:
-    path = shutil.which(name)
+    """The tool labkit provisions (PATH, its pinned build, Debian's last), or a clear error."""
+    from labkit.runtime.provision import find_binary
+
+    path = find_binary(name)
     if path is None:
-        raise BinaryNotFound(f"{name} is not on PATH: {_INSTALL[name]}", service=name)
-    return path
+        raise BinaryNotFound(f"{name} is not installed: run `labkit install` (it downloads or "
+                             f"builds the pinned release), or put {name} on PATH", service=name)
+    return str(path)
 
 
-def _run(name: str, args: Sequence[str], timeout: float = 120) -> ToolResult:
-    command = (_binary(name), *args)
+def _run(name: str, args: Sequence[str], timeout: float = 120,
+         binary: Path | str | None = None) -> ToolResult:
+    command = (str(binary) if binary else _binary(name), *args)
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -87,14 +85,17 @@ def _files(paths: Sequence[Path | str]) -> list[str]:
     return [str(p) for p in paths]
 
 
-def check_rules(paths: Sequence[Path | str]) -> ToolResult:
-    """``promtool check rules``: syntax, PromQL and templates of rule files."""
-    return _run("promtool", ["check", "rules", *_files(paths)])
+def check_rules(paths: Sequence[Path | str], promtool: Path | str | None = None) -> ToolResult:
+    """``promtool check rules``: syntax, PromQL and templates of rule files.
+
+    ``promtool`` picks another executable than the provisioned one (e.g. Debian's).
+    """
+    return _run("promtool", ["check", "rules", *_files(paths)], binary=promtool)
 
 
-def test_rules(paths: Sequence[Path | str]) -> ToolResult:
-    """``promtool test rules``: run rule unit-test files."""
-    return _run("promtool", ["test", "rules", *_files(paths)])
+def test_rules(paths: Sequence[Path | str], promtool: Path | str | None = None) -> ToolResult:
+    """``promtool test rules``: run rule unit-test files (``promtool`` as in check_rules)."""
+    return _run("promtool", ["test", "rules", *_files(paths)], binary=promtool)
 
 
 # pytest would collect test_rules as a test when a test module imports it by name.

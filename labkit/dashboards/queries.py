@@ -20,7 +20,8 @@ import pandas as pd
 from labkit.errors import LabError
 from labkit.query.prometheus import parse_duration, parse_time
 
-__all__ = ["PanelData", "Series", "TimeRange", "panel_targets", "run_panel", "substitute"]
+__all__ = ["Clients", "PanelData", "Series", "TimeRange", "panel_targets", "run_panel",
+           "substitute"]
 
 DEFAULT_SCRAPE_S = 2.0  # the lab's scrape interval (production: 15s)
 _VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
@@ -120,15 +121,52 @@ def _kind(panel: dict[str, Any], target: dict[str, Any]) -> str:
     return str(ds)
 
 
+class Clients:
+    """One Prometheus and one Loki client for a whole dashboard, closed at the end.
+
+    ``lab.prometheus`` builds a new client on each access; a preview runs dozens of
+    queries, so it takes each client once and closes it when done.
+    """
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self._made: dict[str, Any] = {}
+
+    def get(self, kind: str) -> Any:
+        if kind not in self._made:
+            self._made[kind] = getattr(self.lab, kind)
+        return self._made[kind]
+
+    def close(self) -> None:
+        for client in self._made.values():
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+        self._made.clear()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def run_panel(panel: dict[str, Any], lab: Any, tr: TimeRange, values: dict[str, str]
               ) -> PanelData:
-    """Evaluate each query of ``panel`` over ``tr``; failures become error lines, not raises."""
+    """Evaluate each query of ``panel`` over ``tr``; failures become error lines, not raises.
+
+    ``lab`` is a lab (or anything with ``prometheus`` and ``loki`` clients) or a
+    :class:`Clients` of one.
+    """
+    if not isinstance(lab, Clients):
+        with Clients(lab) as clients:
+            return run_panel(panel, clients, tr, values)
     data = PanelData()
     for target in panel.get("targets", []):
         raw = target.get("expr") or ""
         try:
             expr = substitute(raw, values)
-            client = lab.loki if _kind(panel, target) == "loki" else lab.prometheus
+            client = lab.get("loki" if _kind(panel, target) == "loki" else "prometheus")
             if target.get("instant") and hasattr(client, "query"):
                 frame = client.query(expr, time=tr.end)
             else:

@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter
 
 from labkit.dashboards.build import load
 from labkit.dashboards.queries import (
+    Clients,
     PanelData,
     TimeRange,
     run_panel,
@@ -197,8 +198,9 @@ def render(dashboard: str | Path | dict[str, Any], lab: Any = None, start: Any =
     model = load(dashboard)
     tr = TimeRange.of(start, end)
     values = variables(model, tr, scrape_seconds(lab), variables_)
-    panels = [(p, run_panel(p, lab, tr, values)) for p in model.get("panels", [])
-              if p.get("type") != "row"]
+    with Clients(lab) as clients:
+        panels = [(p, run_panel(p, clients, tr, values)) for p in model.get("panels", [])
+                  if p.get("type") != "row"]
     fig = draw(model, panels)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

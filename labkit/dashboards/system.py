@@ -41,7 +41,7 @@ def host() -> dash.Dashboard:
             th=thresholds((0.8, "orange"), (0.9, "red"))))
         .with_panel(stat_panel(
             "Load (1m)", "Runnable and waiting tasks, averaged over a minute, per core.",
-            "short", [promql('node_load1 / count(node_cpu_seconds_total{mode="idle"})')],
+            "short", [promql('sum(node_load1) / count(node_cpu_seconds_total{mode="idle"})')],
             th=thresholds((1, "orange"), (2, "red"))))
         .with_panel(stat_panel(
             "Root filesystem used", "Used fraction of the filesystem mounted at /.",

@@ -72,7 +72,10 @@ def _gateway(cfg: LabConfig, standin: bool) -> Recipe:
         "--upstream", _url("llama-server", 8081), "--model-name", MODEL_NAME,
         "--max-concurrency", str(cfg.slots), "--log-file", f"{LOG_DIR}/gateway.log",
         "--usage-db", "sqlite:////var/lib/labkit/usage.db",
-        "--otlp-endpoint", _url("jaeger", 4318)),
+        "--otlp-endpoint", _url("jaeger", 4318),
+        # Published on the host's loopback only: answer the lab network's name, and keep
+        # /admin/* open without a token unless one is set (LABKIT_ADMIN_TOKEN).
+        "--allowed-host", "gateway", "--admin-open"),
         volumes={"logs": LOG_DIR, "usage": "/var/lib/labkit"})
 
 
@@ -134,7 +137,8 @@ def _node_exporter(cfg: LabConfig, standin: bool) -> Recipe:
 def _prometheus(cfg: LabConfig, standin: bool) -> Recipe:
     return Recipe("prometheus", image_for("prometheus", cfg), (
         "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-        "--web.listen-address=0.0.0.0:9090", "--web.enable-lifecycle",
+        "--web.listen-address=0.0.0.0:9090",
+        *(("--web.enable-lifecycle",) if cfg.prometheus_lifecycle else ()),
         "--enable-feature=exemplar-storage"),
         volumes={"prometheus": "/prometheus"}, configs={"prometheus": "/etc/prometheus"})
 

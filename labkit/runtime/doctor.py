@@ -4,19 +4,53 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 
 from labkit.config import LabConfig
 from labkit.errors import PortInUse
 from labkit.runtime import catalog
+from labkit.runtime.catalog import ServiceSpec
+from labkit.runtime.origins import NO_UI_NOTE, service_origin
 from labkit.runtime.process import check_port_free, is_alive
-from labkit.runtime.state import LabState
+from labkit.runtime.state import LabState, ServiceState
+from labkit.runtime.versions import pinned_for
 
 __all__ = ["run_doctor"]
 
 
+def _report_service(spec: ServiceSpec, running: ServiceState | None,
+                    report: Callable[..., None]) -> None:
+    """One line per service: what runs (or would run), its version and where it came from."""
+    origin = service_origin(spec)
+    if running is not None and running.origin:
+        note = f"  ({NO_UI_NOTE})" if spec.name == "prometheus" and \
+            running.origin == "go build" else ""
+        report(True, f"{spec.name:<14} {running.launch:<14} {running.version:<14} "
+                     f"{running.origin:<9}  running, pid {running.pid}{note}")
+    elif origin is None:
+        binary = spec.launches[0].binary
+        report(spec.optional, f"{spec.name:<14} {binary}: not installed"
+               + (" (optional)" if spec.optional else ""), "run `labkit install`")
+        return
+    else:
+        report(True, origin.line())
+    if origin is None:
+        return
+    real = next((launch.binary for launch in spec.launches if launch.binary), None)
+    if origin.origin == "stand-in" and real:
+        entry = pinned_for(real)
+        how = "`labkit install` downloads its release (needs internet)"
+        if entry.go:
+            how = "`labkit install` builds it with Go"
+        print(f"       stand-in: real {real} {entry.version} is not installed; {how}")
+    elif origin.origin == "apt" and real:
+        entry = pinned_for(real)
+        print(f"       Debian's {origin.version}; labkit pins {entry.version}: "
+              "`labkit install` downloads or builds it")
+
+
 def run_doctor(config: LabConfig) -> int:
     """Print one line per check; return 0 when nothing needs fixing."""
-    from labkit.runtime.local import _find
     from labkit.runtime.model import default_model_path
 
     problems = 0
@@ -29,21 +63,14 @@ def run_doctor(config: LabConfig) -> int:
     print("labkit doctor")
     report(sys.version_info >= (3, 11), f"python {sys.version.split()[0]}",
            "labkit needs Python 3.11 or newer")
+    state = LabState.load(config.state_file)
+    running = {n: s for n, s in (state.services.items() if state else [])
+               if is_alive(s.pid, s.create_time)}
+    print("       service        program        version        origin")
     for spec in catalog.all_services():
-        for launch in spec.launches:
-            if launch.binary:
-                path = _find(launch.binary)
-                alternative = len(spec.launches) > 1
-                ok = path is not None or spec.optional or alternative
-                note = str(path) if path else ("not installed; labkit's stand-in is used"
-                                               if alternative else "not installed")
-                report(ok, f"{spec.name:<13} {launch.binary}: {note}",
-                       "run `labkit install` (or `make lab`)")
+        _report_service(spec, running.get(spec.name), report)
     model = config.model or default_model_path()
     report(model.exists(), f"model {model}", "run `labkit install` to generate the tiny model")
-    state = LabState.load(config.state_file)
-    running = {n for n, s in (state.services.items() if state else [])
-               if is_alive(s.pid, s.create_time)}
     for spec in catalog.all_services():
         for port in spec.ports.values():
             port = config.port(port)

@@ -1,8 +1,9 @@
 """The docker runtime's images: pinned in one table, overridable per service for mirrors.
 
-Prometheus, Alertmanager and node exporter take their versions from the table of pinned
-binaries that the local runtime installs (:data:`labkit.runtime.provision.BINARIES`), so
-both runtimes run the same release. Every other upstream image is pinned here. The lab's
+Prometheus, Alertmanager, node exporter, Loki, Alloy and Jaeger take their versions from the
+one table of pinned versions that the local runtime installs from
+(:data:`labkit.runtime.versions.PINNED`), so both runtimes run the same release. The other
+upstream images are pinned here. The lab's
 own services (gateway, sink; the stand-ins) run in the ``labkit`` image built from this
 repository (``docker/labkit.Dockerfile``).
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from labkit import __version__
 from labkit.config import LabConfig, service_env_name
-from labkit.runtime.provision import BINARIES
+from labkit.runtime.versions import PINNED
 
 __all__ = ["IMAGES", "LABKIT_IMAGE", "Image", "image_for", "image_table"]
 
@@ -40,8 +41,8 @@ class Image:
         return f"{base}@{self.digest}" if self.digest else base
 
 
-def _binary_version(name: str) -> str:
-    return BINARIES[name].version
+def _binary_version(project: str) -> str:
+    return PINNED[project].version
 
 
 # llama.cpp's server image is tagged by llama.cpp build number (server-b<N>). The local
@@ -56,9 +57,11 @@ IMAGES: dict[str, Image] = {
     "prometheus": Image("prom/prometheus", "v" + _binary_version("prometheus")),
     "alertmanager": Image("prom/alertmanager", "v" + _binary_version("alertmanager")),
     "node-exporter": Image("prom/node-exporter", "v" + _binary_version("node_exporter")),
-    "loki": Image("grafana/loki", "3.5.3", note="single binary, schema v13, tsdb"),
-    "shipper": Image("grafana/alloy", "v1.10.0", note="tails the gateway's JSON log"),
-    "jaeger": Image("jaegertracing/jaeger", "2.9.0", note="Jaeger v2, OTLP in"),
+    "loki": Image("grafana/loki", _binary_version("loki"),
+                  note="single binary, schema v13, tsdb"),
+    "shipper": Image("grafana/alloy", "v" + _binary_version("alloy"),
+                     note="tails the gateway's JSON log"),
+    "jaeger": Image("jaegertracing/jaeger", _binary_version("jaeger"), note="Jaeger v2, OTLP in"),
     "grafana": Image("grafana/grafana-oss", "11.6.0"),
     "gpu-exporter": Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.2.3-4.1.3-ubuntu22.04",
                            note="GPU metrics, only on hosts with an NVIDIA GPU"),

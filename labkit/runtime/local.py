@@ -183,15 +183,22 @@ class LocalRuntime:
             raise
         import psutil
 
+        from labkit.runtime.origins import service_origin
+
         proc.detach()
+        origin = service_origin(spec)
         state.services[spec.name] = ServiceState(
             name=spec.name, url=url, pid=proc.pid,
             create_time=psutil.Process(proc.pid).create_time(), started_at=time.time(),
             log=str(log), launch=launch.label or launch.binary or "",
             endpoints={k: v for k, v in urls.items() if k != "http"},
+            version=origin.version if origin else "", origin=origin.origin if origin else "",
         )
+        what = launch.label or argv[0]
+        if origin and origin.version:
+            what += f" {origin.version}, {origin.origin}"
         progress(f"  {spec.name:<14} started  {url or '(no port)':<24} "
-                 f"pid {proc.pid}  {time.monotonic() - t0:.1f}s  [{launch.label or argv[0]}]")
+                 f"pid {proc.pid}  {time.monotonic() - t0:.1f}s  [{what}]")
         return True
 
     # -- down / status -------------------------------------------------------------------------
@@ -247,6 +254,11 @@ class LocalRuntime:
                         health = "healthy" if code == 200 else f"unhealthy ({code})"
                     except httpx.HTTPError as exc:
                         health = f"unreachable ({type(exc).__name__})"
+            launch = svc.launch
+            if svc.origin == "stand-in":
+                launch = f"{launch} (STAND-IN)"
+            elif svc.version:
+                launch = f"{launch} {svc.version} ({svc.origin})"
             rows.append(StatusRow(name, svc.url, health, svc.pid if alive else None,
-                                  time.time() - svc.started_at if alive else None, svc.launch))
+                                  time.time() - svc.started_at if alive else None, launch))
         return rows

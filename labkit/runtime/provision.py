@@ -1,179 +1,92 @@
-"""Find or install the stack's Go binaries: PATH first, then apt (Debian, root), then releases.
+"""Find or install the stack's upstream binaries, in one order, at the pinned versions.
 
-Release tarballs come from the projects' GitHub releases at pinned versions and are checked
-against the release's ``sha256sums.txt`` before anything is unpacked into ``cache_dir()/bin``.
+The order for each executable (versions from :mod:`labkit.runtime.versions`):
+
+1. ``PATH``: what the user installed themselves (Debian's package excepted, see 5);
+2. labkit's cache: a release or a Go build at the pinned version;
+3. the official release archive, checksum-verified (:mod:`labkit.runtime.download`);
+4. a build from the project's Go module at the same version when ``go`` is available
+   (:mod:`labkit.runtime.gobuild`); ``from_source=True`` goes straight here;
+5. Debian's package, already installed or installed with apt as root: last, since
+   Debian's releases are old (bookworm: Prometheus 2.42, Alertmanager 0.25).
+
+:func:`locate` says where an executable would come from without installing anything;
+:func:`ensure_binary` installs what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import BinaryNotFound, ProvisionError
-from labkit.runtime.paths import bin_dir
+from labkit.runtime.download import Fetch, cached_release, default_fetch, download_release
+from labkit.runtime.gobuild import cached_go_build, go_available, go_build
+from labkit.runtime.versions import PINNED, Pinned, pinned_for
 
-__all__ = ["BINARIES", "Binary", "ensure_binary", "find_binary", "release_url"]
+__all__ = ["BINARIES", "OFFLINE_ENV", "Found", "ensure_binary", "find_binary", "locate"]
 
-Fetch = Callable[[str, Path], None]
-"""Download a URL into a file; injected so tests need no internet."""
+OFFLINE_ENV = "LABKIT_OFFLINE"  # set to 1 to skip release downloads (no internet)
+DPKG_INFO = Path("/var/lib/dpkg/info")  # dpkg's file lists: which package owns which path
+
+Progress = Callable[[str], object]
 
 
 @dataclass(frozen=True)
-class Binary:
-    """Where one executable comes from: its Debian package and its upstream release."""
+class Found:
+    """Where an executable is and how it got there: path, release, go build or apt."""
 
-    name: str
-    project: str  # GitHub project under github.com/prometheus, also the tarball's prefix
-    version: str
-    apt_package: str
-    debian_name: str  # the executable's name when installed from the Debian package
+    path: Path
+    origin: str
 
 
-BINARIES: dict[str, Binary] = {
-    b.name: b
-    for b in (
-        # 3.5 is Prometheus's long-term-support release line.
-        Binary("prometheus", "prometheus", "3.5.0", "prometheus", "prometheus"),
-        Binary("promtool", "prometheus", "3.5.0", "prometheus", "promtool"),
-        Binary(
-            "alertmanager",
-            "alertmanager",
-            "0.28.1",
-            "prometheus-alertmanager",
-            "prometheus-alertmanager",
-        ),
-        Binary("amtool", "alertmanager", "0.28.1", "prometheus-alertmanager", "amtool"),
-        Binary(
-            "node_exporter",
-            "node_exporter",
-            "1.9.1",
-            "prometheus-node-exporter",
-            "prometheus-node-exporter",
-        ),
-    )
-}
+def _debian_owned(path: Path, package: str) -> bool:
+    """Whether ``path`` was installed by the Debian package ``package`` (its dpkg file list)."""
+    info = DPKG_INFO
+    wanted = {str(path), str(path.resolve())}
+    for listing in (info / f"{package}.list", *info.glob(f"{package}:*.list")):
+        try:
+            if wanted & set(listing.read_text().splitlines()):
+                return True
+        except OSError:
+            continue
+    return False
 
 
-def _spec(name: str) -> Binary:
+def locate(executable: str) -> Found | None:
+    """Where ``executable`` comes from now, in provisioning order, or None."""
     try:
-        return BINARIES[name]
-    except KeyError:
-        known = ", ".join(sorted(BINARIES))
-        raise ProvisionError(f"labkit cannot install {name!r}; it knows: {known}") from None
+        entry = pinned_for(executable)
+    except KeyError:  # not one of the pinned projects: PATH only
+        hit = shutil.which(executable)
+        return Found(Path(hit), "path") if hit else None
+    from_apt = None
+    for name in dict.fromkeys([executable, entry.debian_names.get(executable, executable)]):
+        hit = shutil.which(name)
+        if hit is None:
+            continue
+        if entry.apt_package and _debian_owned(Path(hit), entry.apt_package):
+            from_apt = from_apt or Found(Path(hit), "apt")
+        else:
+            return Found(Path(hit), "path")
+    release = cached_release(entry, executable)
+    if release:
+        return Found(release, "release")
+    built = cached_go_build(entry, executable)
+    if built:
+        return Found(built, "go build")
+    return from_apt
 
 
 def find_binary(name: str) -> Path | None:
-    """Return the executable ``name`` from PATH (also under its Debian name) or the cache's bin/."""
-    spec = BINARIES.get(name)
-    for candidate in dict.fromkeys([name, spec.debian_name if spec else name]):
-        found = shutil.which(candidate)
-        if found:
-            return Path(found)
-    cached = bin_dir() / name
-    if cached.is_file() and os.access(cached, os.X_OK):
-        return cached
-    return None
-
-
-def _platform_tag() -> str:
-    """Return the release's os-arch suffix, e.g. ``linux-amd64``."""
-    system = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
-    machine = platform.machine().lower()
-    arch = {
-        "x86_64": "amd64",
-        "amd64": "amd64",
-        "aarch64": "arm64",
-        "arm64": "arm64",
-        "armv7l": "armv7",
-        "ppc64le": "ppc64le",
-        "s390x": "s390x",
-    }.get(machine)
-    if system is None or arch is None:
-        raise ProvisionError(
-            f"no prebuilt release for {sys.platform}/{platform.machine()}: "
-            "install prometheus, alertmanager and node_exporter yourself and put them on PATH"
-        )
-    return f"{system}-{arch}"
-
-
-def release_url(name: str, filename: str | None = None) -> str:
-    """Return the URL of the release tarball for ``name`` (or of another file of that release)."""
-    spec = _spec(name)
-    base = f"https://github.com/prometheus/{spec.project}/releases/download/v{spec.version}"
-    return f"{base}/{filename or _tarball_name(spec)}"
-
-
-def _tarball_name(spec: Binary) -> str:
-    return f"{spec.project}-{spec.version}.{_platform_tag()}.tar.gz"
-
-
-def _default_fetch(url: str, dest: Path) -> None:
-    """Stream ``url`` into ``dest`` with httpx, following GitHub's redirects."""
-    import httpx
-
-    try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
-            response.raise_for_status()
-            with dest.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-    except httpx.HTTPError as exc:
-        raise ProvisionError(f"download of {url} failed: {exc}") from exc
-
-
-def _expected_sha256(sums: str, filename: str, url: str) -> str:
-    """Pick ``filename``'s digest out of a ``sha256sums.txt`` body."""
-    for line in sums.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == filename:
-            return parts[0].lower()
-    raise ProvisionError(f"{url} lists no checksum for {filename}")
-
-
-def _download(spec: Binary, fetch: Fetch, progress: Callable[[str], object]) -> None:
-    """Download, verify and unpack ``spec``'s release; every binary of the tarball lands in bin/."""
-    tarball = _tarball_name(spec)
-    url, sums_url = release_url(spec.name), release_url(spec.name, "sha256sums.txt")
-    target = bin_dir()
-    with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as tmp:
-        archive, sums = Path(tmp) / tarball, Path(tmp) / "sha256sums.txt"
-        progress(f"downloading {url}")
-        fetch(sums_url, sums)
-        fetch(url, archive)
-        expected = _expected_sha256(sums.read_text(), tarball, sums_url)
-        actual = hashlib.sha256(archive.read_bytes()).hexdigest()
-        if actual != expected:
-            raise ProvisionError(
-                f"checksum mismatch for {tarball}: expected {expected}, got {actual}; "
-                "nothing was installed. Retry, or install the binary yourself and put it on PATH"
-            )
-        wanted = {b.name for b in BINARIES.values() if b.project == spec.project}
-        unpacked = Path(tmp) / "unpacked"
-        try:
-            with tarfile.open(archive) as tar:
-                members = [
-                    m for m in tar.getmembers() if m.isfile() and Path(m.name).name in wanted
-                ]
-                tar.extractall(unpacked, members=members, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise ProvisionError(f"cannot unpack {tarball}: {exc}") from exc
-        for member in members:
-            src = unpacked / member.name
-            src.chmod(0o755)
-            src.replace(target / src.name)  # rename within one filesystem: atomic
-        progress(
-            f"installed {', '.join(sorted(Path(m.name).name for m in members))} "
-            f"{spec.version} into {target}"
-        )
+    """The path of ``name`` by :func:`locate`'s order, or None."""
+    found = locate(name)
+    return found.path if found else None
 
 
 def _can_use_apt() -> bool:
@@ -186,7 +99,7 @@ def _can_use_apt() -> bool:
     )
 
 
-def _apt_install(package: str, progress: Callable[[str], object]) -> None:
+def _apt_install(package: str, progress: Progress) -> None:
     """``apt-get install -y`` as root; a temporary policy-rc.d keeps its daemon stopped."""
     progress(f"apt-get install -y {package}")
     policy = Path("/usr/sbin/policy-rc.d")
@@ -213,42 +126,83 @@ def _apt_install(package: str, progress: Callable[[str], object]) -> None:
     disable_package_units(package, progress)
 
 
+def _from_source(entry: Pinned, name: str, progress: Progress) -> Path:
+    cached = cached_go_build(entry, name)
+    if cached:
+        return cached
+    return go_build(entry, progress=progress) / name
+
+
 def ensure_binary(
     name: str,
     *,
     allow_apt: bool = True,
     allow_download: bool = True,
-    progress: Callable[[str], object] = print,
+    allow_go: bool = True,
+    from_source: bool = False,
+    progress: Progress = print,
     fetch: Fetch | None = None,
 ) -> Path:
-    """Return the path of ``name``, installing it with apt or from its release if it is missing.
+    """Return the path of ``name``, installing it in provisioning order if it is missing.
 
     >>> ensure_binary("promtool")  # doctest: +SKIP
-    PosixPath('/usr/bin/promtool')
+    PosixPath('/home/me/.cache/labkit/go/prometheus/3.16.0/promtool')
     """
-    spec = _spec(name)
-    found = find_binary(name)
-    if found:
-        return found
-    if allow_apt and _can_use_apt():
+    try:
+        entry = pinned_for(name)
+    except KeyError as exc:
+        raise ProvisionError(str(exc.args[0])) from None
+    if from_source:
+        return _from_source(entry, name, progress)
+    found = locate(name)
+    if found and found.origin != "apt":
+        return found.path
+    tried: list[str] = []
+    if allow_download and entry.release_url and os.environ.get(OFFLINE_ENV) != "1":
         try:
-            _apt_install(spec.apt_package, progress)
+            download_release(entry, fetch=fetch, progress=progress)
+            release = cached_release(entry, name)
+            if release:
+                return release
         except ProvisionError as exc:
-            if not allow_download:
-                raise
-            progress(f"{exc}; trying the release tarball instead")
-        found = find_binary(name)
-        if found:
-            return found
-    if allow_download:
-        _download(spec, fetch or _default_fetch, progress)
-        found = find_binary(name)
-        if found:
-            return found
-    raise BinaryNotFound(
-        f"{name} is not installed: install the Debian package {spec.apt_package} "
-        f"(apt-get install {spec.apt_package}), or put {name} on PATH (release {spec.version}: "
-        f"https://github.com/prometheus/{spec.project}/releases/tag/v{spec.version}), "
-        "or run `labkit install`",
-        service=name,
-    )
+            tried.append(f"release {entry.version}: {exc}")
+            progress(f"{name}: no release download ({exc}); trying the next way")
+    if allow_go and entry.go and go_available():
+        try:
+            return _from_source(entry, name, progress)
+        except ProvisionError as exc:
+            tried.append(str(exc))
+            progress(f"{name}: {exc}")
+    if found:  # Debian's package, already installed
+        return found.path
+    if allow_apt and entry.apt_package and _can_use_apt():
+        try:
+            _apt_install(entry.apt_package, progress)
+            found = locate(name)
+            if found:
+                return found.path
+        except ProvisionError as exc:
+            tried.append(str(exc))
+    raise BinaryNotFound(_not_found_message(entry, name, tried), service=name)
+
+
+def _not_found_message(entry: Pinned, name: str, tried: list[str]) -> str:
+    ways = [f"put {name} on PATH"]
+    if entry.release_url:
+        ways.append(f"let `labkit install` download release {entry.version} (needs internet)")
+    if entry.go:
+        ways.append(f"install Go and run `labkit install --from-source` "
+                    f"({entry.go.module}@{entry.go.version})")
+    if entry.apt_package:
+        ways.append(f"apt-get install {entry.apt_package}")
+    message = f"{name} is not installed: " + ", or ".join(ways)
+    if tried:
+        message += ". Tried: " + "; ".join(t.splitlines()[0] for t in tried)
+    return message
+
+
+BINARIES: dict[str, Pinned] = {exe: p for p in PINNED.values() for exe in p.executables}
+"""The pinned table seen by executable name (``BINARIES["promtool"].version``)."""
+
+# grafana.py streams its release through this name.
+_default_fetch = default_fetch

@@ -103,7 +103,8 @@ register(ServiceSpec(
 def _jaeger_real_args(ctx: ServiceContext) -> list[str]:
     config = render("jaeger/config.yaml.j2", ctx.run_dir / "jaeger" / "config.yaml",
                     host=ctx.host, query_port=ctx.port(), otlp_port=ctx.port("otlp"),
-                    data_dir=str(ctx.data_dir))
+                    query_grpc_port=ctx.port("grpc"), data_dir=str(ctx.data_dir),
+                    storage="badger")
     return ["--config", str(config)]
 
 
@@ -115,7 +116,7 @@ def _jaeger_standin_args(ctx: ServiceContext) -> list[str]:
 register(ServiceSpec(
     name="jaeger",
     description="trace store (Jaeger v2, or labkit's Jaeger-compatible stand-in)",
-    ports={"http": 16686, "otlp": 4318},
+    ports={"http": 16686, "otlp": 4318, "grpc": 16685},
     health_path="/",
     launches=(
         LocalLaunch(args=_jaeger_real_args, binary="jaeger", label="jaeger"),
@@ -240,7 +241,10 @@ register(ServiceSpec(
     description="host metrics (CPU, memory, disk, network)",
     ports={"http": 9100},
     health_path="/metrics",
-    launches=(LocalLaunch(args=lambda ctx: [f"--web.listen-address={_addr(ctx)}"],
+    # Every lab service talks over loopback, so `lo` is the interface whose traffic matters
+    # here; Debian's package excludes it by default (upstream does not).
+    launches=(LocalLaunch(args=lambda ctx: [f"--web.listen-address={_addr(ctx)}",
+                                            "--collector.netdev.device-exclude=^$"],
                           binary="node_exporter"),),
     docker=DockerSpec(image=NODE_EXPORTER_IMAGE),
     optional=True,
@@ -305,11 +309,22 @@ def _backfill_synthetic_gpu(ctx: ServiceContext) -> None:
 
 # -- Prometheus -----------------------------------------------------------------------------
 
+def _prometheus_major() -> int:
+    """The major version of the prometheus the local runtime runs (3 when unknown)."""
+    from labkit.runtime.origins import binary_version
+    from labkit.runtime.provision import find_binary
+
+    path = find_binary("prometheus")
+    version = binary_version(path, "prometheus") if path else ""
+    return int(version.split(".")[0]) if version[:1].isdigit() else 3
+
+
 def _prometheus_args(ctx: ServiceContext) -> list[str]:
     from labkit.alerting.rules import render_rules
 
     lab = ctx.config.lab_mode
     conf_dir = ctx.run_dir / "prometheus"
+    major = _prometheus_major()
     render_rules(conf_dir / "rules", lab=lab, slots=ctx.config.slots)
     render(
         "prometheus/prometheus.yml.j2", conf_dir / "prometheus.yml",
@@ -322,6 +337,7 @@ def _prometheus_args(ctx: ServiceContext) -> list[str]:
         gateway=_hostport(ctx.urls["gateway"]),
         node_exporter=_hostport(ctx.urls.get("node-exporter", "")),
         alertmanager=_hostport(ctx.urls.get("alertmanager", "")),
+        prometheus_major=major,
         llama_process=_hostport(ctx.urls.get("llama-process", "")),
         gpu_exporter=_hostport(ctx.urls.get("gpu-exporter", "")),
     )

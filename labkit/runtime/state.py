@@ -24,6 +24,8 @@ class ServiceState:
     log: str
     launch: str
     endpoints: dict[str, str] = field(default_factory=dict)
+    version: str = ""  # what the program reports, e.g. 3.16.0
+    origin: str = ""  # path, release, go build, apt, build, stand-in or labkit
     container: str = ""  # the docker runtime's container name
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from labkit.alerting.alertmanager_config import render_alertmanager_config
 from labkit.query import alerts
+from labkit.runtime.provision import find_binary
 
 READY_WAIT_S = 60.0
 DELIVERY_WAIT_S = 30.0  # lab group_wait is 1s; this only bounds a hang
@@ -71,7 +71,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The sink and Alertmanager on free ports, Alertmanager routing every receiver to the sink."""
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    binary = find_binary("alertmanager")
     if binary is None:
         pytest.fail("alertmanager is not installed: apt-get install prometheus-alertmanager")
     folder: Path = tmp_path_factory.mktemp("alerting")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from labkit.errors import QueryHTTPError, QueryParseError
 from labkit.query.prometheus import Prometheus
+from labkit.runtime.provision import find_binary
 
 READY_WAIT_S = 60.0
 CONFIG = """\
@@ -40,7 +40,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """A real Prometheus on a free port with tmp storage, stopped afterwards."""
-    binary = shutil.which("prometheus")
+    binary = find_binary("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed: run `labkit install` (or apt install prometheus)")
     folder: Path = tmp_path_factory.mktemp("prometheus")

@@ -105,3 +105,15 @@ def test_a_panel_without_unit_or_description_is_refused() -> None:
         time_series("x", "", "short", [promql("up")])
     with pytest.raises(ValueError, match="needs a description and a unit"):
         time_series("x", "what it shows", "", [promql("up")])
+
+
+def test_cli_build_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`labkit dashboards build --out D` writes six files; `check` fails once one is edited."""
+    from labkit.cli import main
+
+    assert main(["dashboards", "build", "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.json"))) == len(UIDS)
+    assert main(["dashboards", "check", "--out", str(tmp_path)]) == 0
+    (tmp_path / "llm-slo.json").write_text("{}")
+    assert main(["dashboards", "check", "--out", str(tmp_path)]) == 1
+    assert "llm-slo" in capsys.readouterr().err

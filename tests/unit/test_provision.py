@@ -1,4 +1,9 @@
-"""Finding and installing the stack's binaries, with no internet and no apt."""
+"""Provisioning order: PATH, cache (release, Go build), release download, Go build, Debian.
+
+No internet and no apt here: downloads go through an injected fetch, the Go build is
+replaced by a stand-in that writes an executable (the real builds are in test_gobuild.py),
+and Debian's ownership of a file comes from a private dpkg file list.
+"""
 
 from __future__ import annotations
 
@@ -11,155 +16,217 @@ import pytest
 
 from labkit.errors import BinaryNotFound, ProvisionError
 from labkit.runtime import provision
-from labkit.runtime.provision import BINARIES, ensure_binary, find_binary, release_url
+from labkit.runtime.download import platform_tag, release_dir
+from labkit.runtime.gobuild import go_dir
+from labkit.runtime.provision import ensure_binary, find_binary, locate
+from labkit.runtime.versions import PINNED
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty PATH and a private cache, so nothing real on this machine is found."""
+    """An empty PATH, a private cache and dpkg list, so nothing real on this machine is found."""
     empty = tmp_path / "empty-path"
     empty.mkdir()
+    (tmp_path / "dpkg").mkdir()
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(provision, "DPKG_INFO", tmp_path / "dpkg")
+    monkeypatch.setattr(provision, "_can_use_apt", lambda: False)
     return tmp_path
 
 
 def _executable(folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text("#!/bin/sh\necho fake\n")
+    path.write_text(f"#!/bin/sh\necho {name}\n")
     path.chmod(0o755)
     return path
 
 
-def _release(project: str, version: str, names: list[str]) -> bytes:
-    """A release tarball laid out like upstream's: one top folder holding the binaries."""
-    buf = io.BytesIO()
-    top = f"{project}-{version}.linux-amd64"
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in [*names, "LICENSE"]:
-            data = f"#!/bin/sh\necho {name}\n".encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+def _debian(isolated: Path, package: str, name: str) -> Path:
+    """An executable in a fake /usr/bin that the fake dpkg lists as ``package``'s."""
+    path = _executable(isolated / "usr-bin", name)
+    (isolated / "dpkg" / f"{package}.list").write_text(f"/usr/bin\n{path}\n")
+    return path
 
 
-def _fake_fetch(name: str, tarball: bytes, *, digest: str | None = None):
-    """A fetch that serves one release's tarball and sha256sums.txt, recording each URL."""
-    url = release_url(name)
-    filename = url.rsplit("/", 1)[1]
-    sums = (
-        f"{'0' * 64}  other.tar.gz\n{digest or hashlib.sha256(tarball).hexdigest()}  {filename}\n"
-    )
-    served = {url: tarball, release_url(name, "sha256sums.txt"): sums.encode()}
-    calls: list[str] = []
+def _fake_go(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the Go build with one that writes the project's executables; record calls."""
+    built: list[str] = []
 
-    def fetch(u: str, dest: Path) -> None:
-        calls.append(u)
-        dest.write_bytes(served[u])
+    def go_build(entry, *, progress):  # type: ignore[no-untyped-def]
+        built.append(entry.project)
+        for exe in entry.executables:
+            _executable(go_dir(entry), exe)
+        return go_dir(entry)
 
-    fetch.calls = calls  # type: ignore[attr-defined]
-    return fetch
+    monkeypatch.setattr(provision, "go_available", lambda: "/usr/local/go/bin/go")
+    monkeypatch.setattr(provision, "go_build", go_build)
+    return built
 
 
-def test_find_binary_prefers_path(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A binary on PATH wins over one in the cache."""
+def _no_internet(url: str, dest: Path) -> None:
+    raise ProvisionError(f"download of {url} failed: [Errno -3] name resolution")
+
+
+def test_path_wins_over_the_cache(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prometheus the user put on PATH wins over labkit's cached build."""
     on_path = _executable(isolated / "path", "prometheus")
-    _executable(isolated / "cache" / "bin", "prometheus")
+    _executable(go_dir(PINNED["prometheus"]), "prometheus")
     monkeypatch.setenv("PATH", str(on_path.parent))
-    assert find_binary("prometheus") == on_path
+    assert locate("prometheus") == provision.Found(on_path, "path")
+
+
+def test_debian_package_ranks_after_the_cache(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's old prometheus on PATH is used only when no pinned build is cached."""
+    debian = _debian(isolated, "prometheus", "prometheus")
+    monkeypatch.setenv("PATH", str(debian.parent))
+    assert locate("prometheus") == provision.Found(debian, "apt")
+    built = _executable(go_dir(PINNED["prometheus"]), "prometheus")
+    assert locate("prometheus") == provision.Found(built, "go build")
 
 
 @pytest.mark.parametrize(
-    ("name", "debian_name"),
-    [("alertmanager", "prometheus-alertmanager"), ("node_exporter", "prometheus-node-exporter")],
+    ("name", "package", "debian_name"),
+    [("alertmanager", "prometheus-alertmanager", "prometheus-alertmanager"),
+     ("node_exporter", "prometheus-node-exporter", "prometheus-node-exporter")],
     ids=["alertmanager", "node_exporter"],
 )
-def test_find_binary_knows_debian_names(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch, name: str, debian_name: str
-) -> None:
-    """Debian installs some binaries under another name; find_binary finds them by either."""
-    debian = _executable(isolated / "usr-bin", debian_name)
+def test_debian_names_are_found(isolated: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                                package: str, debian_name: str) -> None:
+    """Debian installs some binaries under another name; they are found by either."""
+    debian = _debian(isolated, package, debian_name)
     monkeypatch.setenv("PATH", str(debian.parent))
     assert find_binary(name) == debian
 
 
-def test_find_binary_falls_back_to_cache(isolated: Path) -> None:
-    """With nothing on PATH, the cache's bin/ is searched."""
-    cached = _executable(isolated / "cache" / "bin", "amtool")
-    assert find_binary("amtool") == cached
+def test_cached_release_wins_over_cached_go_build() -> None:
+    """Both cached at the pinned version: the release is the one used."""
+    release = _executable(release_dir(PINNED["alertmanager"]), "amtool")
+    _executable(go_dir(PINNED["alertmanager"]), "amtool")
+    assert locate("amtool") == provision.Found(release, "release")
 
 
-def test_find_binary_missing_returns_none() -> None:
-    """A binary that is nowhere gives None, not an error."""
-    assert find_binary("node_exporter") is None
+def test_another_version_in_the_cache_is_not_used() -> None:
+    """A build of an older pin does not count: the cache is keyed by version."""
+    _executable(go_dir(PINNED["prometheus"]).parent / "3.5.0", "promtool")
+    assert find_binary("promtool") is None
 
 
-def test_download_verifies_and_unpacks_every_binary(isolated: Path) -> None:
-    """A verified release installs all its binaries (prometheus and promtool) into the cache."""
-    spec = BINARIES["prometheus"]
-    fetch = _fake_fetch(
-        "prometheus", _release("prometheus", spec.version, ["prometheus", "promtool"])
-    )
+def test_release_first_then_go_build(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, the release download fails fast and the Go build at the same pin is used."""
+    built = _fake_go(isolated, monkeypatch)
+    urls: list[str] = []
     messages: list[str] = []
-    path = ensure_binary("prometheus", allow_apt=False, fetch=fetch, progress=messages.append)
-    bin_dir = isolated / "cache" / "bin"
-    assert path == bin_dir / "prometheus"
-    assert (bin_dir / "promtool").stat().st_mode & 0o111
-    assert not (bin_dir / "LICENSE").exists()
-    assert fetch.calls[0].endswith("/v3.5.0/sha256sums.txt")
-    assert any("installed" in m for m in messages)
-    # The second call finds the cached binary and downloads nothing.
-    assert ensure_binary("promtool", allow_apt=False, fetch=None) == bin_dir / "promtool"
-
-
-def test_checksum_mismatch_installs_nothing(isolated: Path) -> None:
-    """A tarball whose digest differs from sha256sums.txt is refused and nothing is unpacked."""
-    spec = BINARIES["alertmanager"]
-    fetch = _fake_fetch(
-        "alertmanager",
-        _release("alertmanager", spec.version, ["alertmanager", "amtool"]),
-        digest="f" * 64,
-    )
-    with pytest.raises(ProvisionError, match=r"checksum mismatch for alertmanager-0\.28\.1"):
-        ensure_binary("alertmanager", allow_apt=False, fetch=fetch, progress=lambda _: None)
-    assert list((isolated / "cache" / "bin").iterdir()) == []
-
-
-def test_missing_checksum_entry_is_an_error() -> None:
-    """A sha256sums.txt that does not list the tarball is refused."""
 
     def fetch(url: str, dest: Path) -> None:
-        dest.write_bytes(b"abc  something-else.tar.gz\n" if url.endswith(".txt") else b"x")
+        urls.append(url)
+        _no_internet(url, dest)
 
-    with pytest.raises(ProvisionError, match="lists no checksum"):
-        ensure_binary("node_exporter", allow_apt=False, fetch=fetch, progress=lambda _: None)
+    path = ensure_binary("prometheus", fetch=fetch, progress=messages.append)
+    assert path == go_dir(PINNED["prometheus"]) / "prometheus"
+    assert built == ["prometheus"]
+    assert urls == ["https://github.com/prometheus/prometheus/releases/download/v3.16.0/"
+                    "sha256sums.txt"]
+    assert any("no release download" in m for m in messages)
+    # promtool came with the same build: nothing more is built or fetched.
+    assert ensure_binary("promtool", fetch=fetch) == go_dir(PINNED["prometheus"]) / "promtool"
+    assert built == ["prometheus"] and len(urls) == 1
 
 
-def test_not_installable_says_what_to_install() -> None:
-    """With apt and downloads off, a missing binary names the Debian package to install."""
-    with pytest.raises(BinaryNotFound, match="apt-get install prometheus-alertmanager") as info:
-        ensure_binary("alertmanager", allow_apt=False, allow_download=False)
+def test_verified_release_is_used_before_go(isolated: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the release reachable, it is downloaded, verified and used; Go is not run."""
+    built = _fake_go(isolated, monkeypatch)
+    entry = PINNED["alertmanager"]
+    os_name, arch = platform_tag()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ("alertmanager", "amtool", "LICENSE"):
+            info = tarfile.TarInfo(f"alertmanager-{entry.version}.{os_name}-{arch}/{name}")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"#!\n"))
+    url = entry.url(entry.release_url, os_name, arch)
+    served = {url: buf.getvalue(), entry.url(entry.checksums_url, os_name, arch):
+              f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {url.rsplit('/', 1)[1]}\n".encode()}
+    path = ensure_binary("amtool", fetch=lambda u, d: d.write_bytes(served[u]),
+                         progress=lambda _: None)
+    assert path == release_dir(entry) / "amtool" and locate("amtool").origin == "release"
+    assert not (release_dir(entry) / "LICENSE").exists()
+    assert built == []
+
+
+def test_installed_debian_package_is_the_last_resort(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No release, no Go: Debian's package already installed is used."""
+    debian = _debian(isolated, "prometheus", "promtool")
+    monkeypatch.setenv("PATH", str(debian.parent))
+    assert ensure_binary("promtool", fetch=_no_internet, progress=lambda _: None) == debian
+
+
+def test_from_source_forces_the_go_build(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--from-source builds even when a binary is on PATH, and never downloads."""
+    built = _fake_go(isolated, monkeypatch)
+    monkeypatch.setenv("PATH", str(_executable(isolated / "path", "jaeger").parent))
+    path = ensure_binary("jaeger", from_source=True, fetch=_no_internet)
+    assert path == go_dir(PINNED["jaeger"]) / "jaeger" and built == ["jaeger"]
+
+
+def test_offline_setting_skips_the_download(isolated: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """LABKIT_OFFLINE=1 goes straight to the Go build."""
+    _fake_go(isolated, monkeypatch)
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+
+    def fetch(url: str, dest: Path) -> None:
+        raise AssertionError(f"fetched {url}")
+
+    assert ensure_binary("node_exporter", fetch=fetch).parent == go_dir(PINNED["node_exporter"])
+
+
+def test_not_installable_lists_every_way(isolated: Path) -> None:
+    """Nothing worked: the error names the release, the Go module and the Debian package."""
+    with pytest.raises(BinaryNotFound) as info:
+        ensure_binary("alertmanager", allow_go=False, fetch=_no_internet,
+                      progress=lambda _: None)
+    message = str(info.value)
+    assert "release 0.35.0" in message
+    assert "github.com/prometheus/alertmanager@v0.35.0" in message
+    assert "apt-get install prometheus-alertmanager" in message
+    assert "Tried: release 0.35.0: download of" in message
     assert info.value.service == "alertmanager"
+
+
+def test_loki_has_no_go_build_or_apt(isolated: Path) -> None:
+    """Loki (AGPL) is never built: only PATH or its release."""
+    with pytest.raises(BinaryNotFound) as info:
+        ensure_binary("loki", fetch=_no_internet, progress=lambda _: None)
+    assert "from-source" not in str(info.value) and "apt-get" not in str(info.value)
 
 
 def test_unknown_binary_is_refused() -> None:
     """Only the stack's binaries can be installed; a typo says which ones exist."""
-    with pytest.raises(ProvisionError, match="knows: alertmanager, amtool"):
+    with pytest.raises(ProvisionError, match="knows: prometheus, promtool, alertmanager"):
         ensure_binary("prometheus2")
 
 
-def test_apt_is_used_when_available(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On Debian as root the Debian package is installed, and its binary is returned."""
+def test_apt_is_used_when_nothing_else_works(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Debian as root, with no release and no Go, the Debian package is installed."""
     installed: list[str] = []
 
     def fake_apt(package: str, progress: object) -> None:
         installed.append(package)
-        _executable(isolated / "empty-path", "prometheus-node-exporter")
+        _debian(isolated, package, "prometheus-node-exporter")
+        monkeypatch.setenv("PATH", str(isolated / "usr-bin"))
 
     monkeypatch.setattr(provision, "_can_use_apt", lambda: True)
     monkeypatch.setattr(provision, "_apt_install", fake_apt)
-    path = ensure_binary("node_exporter", allow_download=False)
+    path = ensure_binary("node_exporter", allow_go=False, fetch=_no_internet,
+                         progress=lambda _: None)
     assert installed == ["prometheus-node-exporter"]
     assert path.name == "prometheus-node-exporter"

@@ -99,8 +99,9 @@ def test_bad_slot_count_is_refused(tmp_path: Path, slots: object) -> None:
 def test_missing_promtool_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without promtool on PATH the error says how to install it."""
+    """Without promtool (not on PATH, not in labkit's cache) the error says how to install it."""
     paths = render_rules(tmp_path, lab=True, slots=4)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(BinaryNotFound, match="apt-get install prometheus"):
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(BinaryNotFound, match="promtool is not installed: run `labkit install`"):
         check_rules(paths)
