@@ -45,7 +45,6 @@ def _all_passed(nb: nbformat.NotebookNode, name: str) -> list[dict]:
     assert len(verdicts) >= 5, f"{name} should check at least 5 exercises"
     failing = [v for v in verdicts if v["status"] != "passed"]
     assert not failing, failing
-    assert all(v["evaluated_on"] for v in verdicts), "every verdict says what it was judged on"
     return verdicts
 
 
