@@ -95,9 +95,14 @@ def _shipper(cfg: LabConfig, standin: bool) -> Recipe:
 
 def _loki(cfg: LabConfig, standin: bool) -> Recipe:
     if standin:
+        # Its DNS-rebinding guard knows its own names and port; the host reaches it through
+        # the published port, which it must be told about.
+        published = cfg.port(3100)
         return Recipe("loki", image_for("loki", cfg, standin=True), (
             "python3", "-m", "labkit.standins.loki", "--host", "0.0.0.0", "--port", "3100",
-            "--data-dir", "/loki"), volumes={"loki": "/loki"}, standin=True)
+            "--data-dir", "/loki", "--allowed-host", f"127.0.0.1:{published}",
+            "--allowed-host", f"localhost:{published}"), volumes={"loki": "/loki"},
+            standin=True)
     return Recipe("loki", image_for("loki", cfg), ("-config.file=/etc/loki/loki.yaml",),
                   volumes={"loki": "/loki"}, configs={"loki/loki.yaml": "/etc/loki/loki.yaml"})
 
