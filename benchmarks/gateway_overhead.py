@@ -17,6 +17,11 @@ gateway adds over the direct path, the resident memory of the lab's stack, and
 the time `up` took.
 
     python benchmarks/gateway_overhead.py [--rate 20] [--duration 60] [--baseline REV]
+    python benchmarks/gateway_overhead.py --fake-upstream   # the gateways alone, no model
+
+With the real model, a machine whose CPUs are busy with other work cannot serve even
+5 req/s and every path queues for minutes: then only ``--fake-upstream`` isolates
+what the gateway itself adds.
 
 Targets (issue 2): added p50 <= 1 ms and p99 <= 5 ms at 20 req/s with the tiny
 model; stack RSS < 600 MB; `up` to all healthy < 10 s. Issue 12 measured +3.8 ms
@@ -131,6 +136,35 @@ def start_gateways(tmp: Path, urls: dict[str, str], slots: int, first_port: int,
     return paths, procs
 
 
+def measure(tmp: Path, urls: dict[str, str], slots: int,
+            args: argparse.Namespace) -> dict[str, list[float]]:
+    extra, procs = start_gateways(tmp, urls, slots, 8100 + args.port_offset, args.baseline)
+    try:
+        return asyncio.run(run_mix({"direct": urls["llama-server"], **extra},
+                                   args.rate, args.duration, args.seed))
+    finally:
+        for proc in procs:
+            proc.stop()
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                        str(tmp / "baseline")], check=False, capture_output=True)
+
+
+FAKE = ("import sys, time; from labkit.testing import FakeLlamaServer\n"
+        "with FakeLlamaServer() as fake:\n    print(fake.url, flush=True); time.sleep(10**6)")
+
+
+def measure_with_fake_upstream(tmp: Path, args: argparse.Namespace) -> dict[str, list[float]]:
+    """The gateways in front of labkit's fake llama-server (answers in about a millisecond):
+    what the gateway adds, without a CPU-bound model saturating a busy machine."""
+    fake = subprocess.Popen([sys.executable, "-c", FAKE], stdout=subprocess.PIPE, text=True)
+    try:
+        url = fake.stdout.readline().strip()  # type: ignore[union-attr]
+        return measure(tmp, {"llama-server": url}, 4, args)
+    finally:
+        fake.kill()
+        fake.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=20.0)
@@ -138,31 +172,27 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE,
                         help=f"git revision of the 'before' gateway (default {BASELINE})")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fake-upstream", action="store_true",
+                        help="put the gateways in front of a fake llama-server (no lab): the "
+                             "gateway's own cost on a machine too busy for the real model")
     parser.add_argument("--port-offset", type=int, default=14000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = LocalRuntime(LabConfig(run_dir=Path(tmp), port_offset=args.port_offset))
-        t0 = time.perf_counter()
-        state = runtime.up(progress=lambda _: None)
-        up_s = time.perf_counter() - t0
-        try:
-            time.sleep(2)  # let every service settle before measuring memory
-            rss = stack_rss_mb(runtime)
-            urls = state.urls()
-            extra, procs = start_gateways(Path(tmp), urls, state.slots,
-                                          8100 + args.port_offset, args.baseline)
+        if args.fake_upstream:
+            res = measure_with_fake_upstream(Path(tmp), args)
+        else:
+            runtime = LocalRuntime(LabConfig(run_dir=Path(tmp), port_offset=args.port_offset))
+            t0 = time.perf_counter()
+            state = runtime.up(progress=lambda _: None)
+            up_s = time.perf_counter() - t0
             try:
-                res = asyncio.run(run_mix({"direct": urls["llama-server"], **extra},
-                                          args.rate, args.duration, args.seed))
+                time.sleep(2)  # let every service settle before measuring memory
+                rss = stack_rss_mb(runtime)
+                res = measure(Path(tmp), state.urls(), state.slots, args)
             finally:
-                for proc in procs:
-                    proc.stop()
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
-                                str(Path(tmp) / "baseline")], check=False, capture_output=True)
-        finally:
-            runtime.down(progress=lambda _: None)
-    print(f"labkit up (binaries cached) to all healthy: {up_s:.2f} s   (target < 10 s)")
-    print(f"resident memory of the whole local stack:  {rss:.0f} MB   (target < 600 MB)")
+                runtime.down(progress=lambda _: None)
+            print(f"labkit up (binaries cached) to all healthy: {up_s:.2f} s   (target < 10 s)")
+            print(f"resident memory of the whole local stack:  {rss:.0f} MB   (target < 600 MB)")
     print(f"\nrequest mix at {args.rate:g} req/s for {args.duration:g} s, round-robin over "
           f"{len(res)} paths (baseline {args.baseline}):")
     print(f"{'path':<20}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'adds p50':>11}{'adds p99':>11}")

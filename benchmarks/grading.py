@@ -116,7 +116,7 @@ def main() -> None:
                       f"{mem.peak / 2**20:.0f} MiB; statuses {statuses}; totals {totals}")
             if len(results) > 1:
                 base = results[a.jobs[0]]
-                for jobs, elapsed in results.items():
+                for jobs, elapsed in list(results.items())[1:]:
                     print(f"speed-up --jobs {jobs} vs --jobs {a.jobs[0]}: {base / elapsed:.2f}x")
 
 

@@ -15,8 +15,16 @@ import pytest
 TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    """The test log names what the stack runs on: program, version, origin, per service."""
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The test log names what the stack runs on, even under -q (the README's `make test`)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in _stack_versions():
+            reporter.write_line(line)
+
+
+def _stack_versions() -> list[str]:
+    """Per service: program, version, origin, path; then promtool and amtool."""
     from labkit.runtime import catalog
     from labkit.runtime.origins import binary_version, service_origin
     from labkit.runtime.provision import locate

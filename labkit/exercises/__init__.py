@@ -11,7 +11,8 @@ from labkit.exercises.core import (
     evaluate,
     exercise,
     get,
+    windowed,
 )
 
 __all__ = ["MIME_TYPE", "CheckFailed", "Exercise", "Outcome", "Verdict", "all_exercises",
-           "check", "evaluate", "exercise", "get"]
+           "check", "evaluate", "exercise", "get", "windowed"]

@@ -205,13 +205,18 @@ def grade(paths: Sequence[Path], out: Path, settings: GradeSettings,
         lab = connect()
     grader = _Grader(out.resolve(), settings, lab, [Path(p).resolve() for p in paths])
     rows: list[Row] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            futures = [pool.submit(grader.result, sub) for sub in subs]
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="grading",
-                            unit="nb", disable=not settings.progress):
-                rows.append(fut.result())
+        futures = [pool.submit(grader.result, sub) for sub in subs]
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="grading",
+                        unit="nb", disable=not settings.progress):
+            rows.append(fut.result())
+    except BaseException:
+        # Ctrl-C: start nothing new; what finished is saved, and a re-run resumes from it.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         grader.close()
     write_csv(rows, out / "grades.csv")
     if rows:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from labkit.config import LabConfig
-from labkit.errors import BinaryNotFound, LabError
+from labkit.errors import BinaryNotFound, LabError, ServiceError
 from labkit.runtime import catalog
 from labkit.runtime.catalog import LocalLaunch, ServiceContext, ServiceSpec
 from labkit.runtime.process import (
@@ -98,14 +98,20 @@ class LocalRuntime:
 
     def _choose(self, spec: ServiceSpec) -> tuple[LocalLaunch, list[str]] | None:
         """The first launch whose program is installed, with its argv prefix."""
+        return next(iter(self._candidates(spec)), None)
+
+    def _candidates(self, spec: ServiceSpec) -> list[tuple[LocalLaunch, list[str]]]:
+        """Every launch whose program is installed, in preference order, with argv prefixes."""
+        out: list[tuple[LocalLaunch, list[str]]] = []
         for launch in spec.launches:
             if launch.module:
-                return launch, [sys.executable, "-m", launch.module]
+                out.append((launch, [sys.executable, "-m", launch.module]))
+                continue
             assert launch.binary
             path = _find(launch.binary)
             if path is not None:
-                return launch, [str(path)]
-        return None
+                out.append((launch, [str(path)]))
+        return out
 
     def up(self, services: Iterable[str] | None = None, progress: Progress = print) -> LabState:
         """Start every service not already running; idempotent. Returns the new state.
@@ -145,12 +151,11 @@ class LocalRuntime:
         return state
 
     def _start(self, spec: ServiceSpec, state: LabState, progress: Progress) -> bool:
-        cfg = self.config
         if spec.available is not None and not spec.available():
             progress(f"  {spec.name:<14} skipped (not available on this machine)")
             return False
-        choice = self._choose(spec)
-        if choice is None:
+        candidates = self._candidates(spec)
+        if not candidates:
             if spec.optional:
                 progress(f"  {spec.name:<14} skipped (not installed: {spec.launches[0].binary})")
                 return False
@@ -160,7 +165,23 @@ class LocalRuntime:
                 "Run `labkit install` (or `make lab`) first.",
                 service=spec.name,
             )
-        launch, prefix = choice
+        for i, (launch, prefix) in enumerate(candidates):
+            try:
+                return self._launch(spec, state, progress, launch, prefix, preferred=i == 0)
+            except ServiceError as exc:
+                if i + 1 == len(candidates):
+                    raise
+                # A real binary that will not start (a broken build, a config it rejects)
+                # must not keep the lab down where a stand-in can serve: say so, fall back.
+                following = candidates[i + 1][0]
+                progress(f"  {spec.name:<14} {launch.label or launch.binary} failed to start "
+                         f"({str(exc).splitlines()[0]}); using "
+                         f"{following.label or following.binary} instead")
+        return False
+
+    def _launch(self, spec: ServiceSpec, state: LabState, progress: Progress,
+                launch: LocalLaunch, prefix: list[str], *, preferred: bool) -> bool:
+        cfg = self.config
         ports = {key: cfg.port(port) for key, port in spec.ports.items()}
         for port in ports.values():
             check_port_free(spec.name, cfg.host, port)
@@ -183,10 +204,13 @@ class LocalRuntime:
             raise
         import psutil
 
-        from labkit.runtime.origins import service_origin
+        from labkit import __version__
+        from labkit.runtime.origins import Origin, service_origin
 
         proc.detach()
-        origin = service_origin(spec)
+        origin = service_origin(spec) if preferred else None
+        if launch.module and "stand-in" in (launch.label or ""):
+            origin = Origin(spec.name, "labkit", __version__, "stand-in")
         state.services[spec.name] = ServiceState(
             name=spec.name, url=url, pid=proc.pid,
             create_time=psutil.Process(proc.pid).create_time(), started_at=time.time(),
