@@ -150,7 +150,7 @@ class _Grader:
         executed.parent.mkdir(parents=True, exist_ok=True)
         run = run_submission(prepared, executed, self.jail.kernel_env(scratch),
                              cwd=scratch / "cwd",
-                             parameters={"STRICT_CHECKS": False, **self.settings.parameters},
+                             parameters=dict(self.settings.parameters),
                              cell_timeout=self.settings.cell_timeout,
                              notebook_timeout=self.settings.timeout)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -17,15 +17,6 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
 PUBLIC_EXERCISE_MODULES = {"labkit.exercises"}  # check(), windowed(), the Verdict types
-# Notebooks that landed before this rule, with the internals they still use: their owners
-# remove an entry once the name is public. A new internal import anywhere still fails.
-NOT_YET_PUBLIC = {
-    "04-dashboards": {"labkit.exercises.sets.dashboards.panel_dict"},
-    "04b-prometheus-config": {"labkit.exercises.promtool_sd.check_config",
-                              "labkit.exercises.promtool_sd.discovered_targets",
-                              "labkit.exercises.sets.promconfig.PODS"},
-}
-STILL_SETS_STRICTNESS = {"04-dashboards", "04b-prometheus-config"}  # same: to be removed
 
 
 def _code(path: Path) -> list[str]:
@@ -59,15 +50,14 @@ def test_notebooks_import_only_public_names(notebook: Path) -> None:
     """No private name, no module inside labkit.exercises other than the package itself."""
     private = {f"{m}.{n}" if n else m for src in _code(notebook) for m, n in _imports(src)
                if _private(m, n)}
-    new = private - NOT_YET_PUBLIC.get(notebook.stem, set())
-    assert not new, f"{notebook.name} imports internals: {sorted(new)}"
+    assert not private, f"{notebook.name} imports internals: {sorted(private)}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_strictness_is_not_a_notebook_parameter(notebook: Path) -> None:
     """The notebook neither takes STRICT_CHECKS nor sets LABKIT_STRICT_CHECKS."""
     code = "\n".join(_code(notebook))
-    assert ("STRICT_CHECKS" in code) is (notebook.stem in STILL_SETS_STRICTNESS)
+    assert "STRICT_CHECKS" not in code
 
 
 def test_the_rule_catches_what_it_should() -> None:
