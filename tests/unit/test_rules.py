@@ -119,7 +119,8 @@ def test_promtool_unit_tests_also_pass_on_debian_prometheus_2(tmp_path: Path, la
 
     assert binary_version(DEBIAN_PROMTOOL, "promtool").startswith("2.")
     rules = render_rules(tmp_path / "rules", lab=lab, slots=4)
-    tests = render_rule_tests(tmp_path / "tests", rules_dir=tmp_path / "rules", lab=lab, slots=4)
+    tests = render_rule_tests(tmp_path / "tests", rules_dir=tmp_path / "rules", lab=lab, slots=4,
+                              prometheus_major=2)
     assert check_rules(rules, promtool=DEBIAN_PROMTOOL).ok
     result = test_rules(tests, promtool=DEBIAN_PROMTOOL)
     assert result.ok, result.output
