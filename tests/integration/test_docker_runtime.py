@@ -224,12 +224,13 @@ def test_notebook_01_runs_on_the_docker_runtime(docker_lab: Lab, tmp_path: Path,
 
     monkeypatch.setenv("LABKIT_RUN_DIR", str(docker_lab.config.run_dir))
     monkeypatch.setenv("LABKIT_PORT_OFFSET", str(OFFSET))
+    monkeypatch.setenv("LABKIT_STRICT_CHECKS", "1")  # the kernel inherits it
     src = Path(__file__).resolve().parents[2] / "notebooks" / "01-metrics.ipynb"
     out = tmp_path / src.name
     # Half the notebook's default request rate: the same signals, and a cell that finishes
     # on a busy 2-core machine (llama-server shares it with every other container).
     papermill.execute_notebook(str(src), str(out),
-                               parameters={"STRICT_CHECKS": True, "LOAD_RATE": 3.0},
+                               parameters={"LOAD_RATE": 3.0},
                                kernel_name="python3", cwd=str(src.parent),
                                progress_bar=False, execution_timeout=600)
     verdicts = [o["data"][MIME_TYPE] for cell in nbformat.read(out, as_version=4).cells
