@@ -94,8 +94,11 @@ def _promtool_major() -> int:
     from labkit.runtime.provision import locate
 
     try:
-        version = binary_version(locate("promtool").path, "promtool")
+        found = locate("promtool")
     except LabError:
         return 3
+    if found is None:
+        return 3
+    version = binary_version(found.path, "promtool")
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else 3
