@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from types import TracebackType
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labkit.config import LabConfig
