@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python benchmarks/loki_standin.py
 	$(BIN)/python benchmarks/jaeger_standin.py
 	$(BIN)/python benchmarks/runtime_startup.py
+	$(BIN)/python benchmarks/grading.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

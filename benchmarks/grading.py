@@ -5,7 +5,7 @@ submissions of notebook 01 (a third with every answer, a third with some, a thir
 grades them with one job and then with four, and prints submissions per minute for each,
 the speed-up, and the peak memory of everything the grader ran (grader, workers, kernels).
 
-    python benchmarks/grading.py [--count 40] [--load-seconds 5]
+    python benchmarks/grading.py [--count 40] [--load-seconds 5] [--load-rate 6]
 
 Notebook 01 generates traffic for LOAD_SECONDS (40 s by default, for a learner); graders
 pass a shorter value with ``-p LOAD_SECONDS 5``: the checks are hermetic, so the score does
@@ -15,6 +15,7 @@ not depend on how much traffic there was.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import threading
 import time
@@ -84,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--load-seconds", type=float, default=5)
+    ap.add_argument("--load-rate", type=float, default=6.0, help="LOAD_RATE of notebook 01")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 4])
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="labkit-bench-grading-") as tmp:
@@ -91,17 +93,17 @@ def main() -> None:
         kinds = make_class(a.count, root / "submissions")
         print(f"class: {a.count} submissions of {NOTEBOOK.name} "
               f"({', '.join(f'{n} {k}' for k, n in kinds.items())}), "
-              f"LOAD_SECONDS={a.load_seconds:g}, {psutil.cpu_count()} CPUs")
+              f"LOAD_SECONDS={a.load_seconds:g}, LOAD_RATE={a.load_rate:g}, "
+              f"{psutil.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         config = LabConfig(run_dir=root / "lab", port_offset=15000)
         with Lab(config) as lab:
-            import os
-
             os.environ.update(LABKIT_RUN_DIR=str(config.run_dir),
                               LABKIT_PORT_OFFSET=str(config.port_offset))
             results = {}
             for jobs in a.jobs:
                 settings = GradeSettings(sources=NOTEBOOK.parent, jobs=jobs, progress=True,
-                                         parameters={"LOAD_SECONDS": a.load_seconds})
+                                         parameters={"LOAD_SECONDS": a.load_seconds,
+                                                     "LOAD_RATE": a.load_rate})
                 with PeakMemory() as mem:
                     t0 = time.monotonic()
                     rows = grade([root / "submissions"], root / f"out-j{jobs}", settings, lab)
@@ -114,7 +116,7 @@ def main() -> None:
                       f"{mem.peak / 2**20:.0f} MiB; statuses {statuses}; totals {totals}")
             if len(results) > 1:
                 base = results[a.jobs[0]]
-                for jobs, elapsed in results.items():
+                for jobs, elapsed in list(results.items())[1:]:
                     print(f"speed-up --jobs {jobs} vs --jobs {a.jobs[0]}: {base / elapsed:.2f}x")
 
 

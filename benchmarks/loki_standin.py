@@ -9,10 +9,11 @@ server on the same data (replaying the log file) and runs the first query again.
 query prints its wall time and the server's CPU time, which the machine's other work
 disturbs less.
 
-    python benchmarks/loki_standin.py [--lines 1000000] [--repo DIR]
+    python benchmarks/loki_standin.py [--lines 1000000] [--repo DIR] [--baseline DIR] [--fsync]
 
 ``--repo`` runs the server from another checkout (e.g. an older commit unpacked with
-``git archive``), to compare against it on the same machine and data.
+``git archive``); ``--baseline DIR`` runs DIR's server first on the same data and prints a
+table of both with their ratios, ``--fsync`` adds a run with the server's fsync setting.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def _bodies(lines: int, batch: int, start_ns: int) -> list[bytes]:
 
 
 class _Server:
-    def __init__(self, repo: Path, data: str) -> None:
-        self.repo, self.data = repo, data
+    def __init__(self, repo: Path, data: str, extra: list[str]) -> None:
+        self.repo, self.data, self.extra = repo, data, extra
         self.url = f"http://127.0.0.1:{_free_port()}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -120,6 +121,7 @@ class _Server:
                 self.url.rsplit(":", 1)[1],
                 "--data-dir",
                 self.data,
+                *self.extra,
             ],
             env={**os.environ, "PYTHONPATH": str(self.repo)},
             cwd=self.repo,  # `python -m` puts the working directory first on sys.path
@@ -137,7 +139,7 @@ class _Server:
             self.proc.wait(timeout=30)
 
 
-def _query(client: httpx.Client, pid: int, params: dict[str, str], label: str) -> None:
+def _query(client: httpx.Client, pid: int, params: dict[str, str], label: str) -> float:
     cpu0, t0 = _cpu_s(pid), time.perf_counter()
     r = client.get("/loki/api/v1/query_range", params=params)
     r.raise_for_status()
@@ -148,21 +150,16 @@ def _query(client: httpx.Client, pid: int, params: dict[str, str], label: str) -
         f"query ({label}): {wall:.2f} s wall, {cpu:.2f} s server CPU; "
         f"{len(res)} series x {points} points"
     )
+    return cpu
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--repo", type=Path, default=REPO, help="checkout to run the server from")
-    args = ap.parse_args()
-    end_ns = time.time_ns()
-    start_ns = end_ns - 3600 * 10**9
-    bodies = _bodies(args.lines, args.batch, start_ns)
-    params = {"query": QUERY, "start": str(start_ns), "end": str(end_ns)}
-    print(f"server from {args.repo}; {QUERY} over 1h holding {args.lines:,} lines")
+def _run(repo: Path, bodies: list[bytes], lines: int, batch: int, params: dict[str, str],
+         extra: list[str]) -> dict[str, float]:
+    """One full pass (ingest, queries, restart) against the server in ``repo``."""
+    fig: dict[str, float] = {}
+    print(f"\nserver from {repo} {' '.join(extra)}; {QUERY} over 1h holding {lines:,} lines")
     with tempfile.TemporaryDirectory() as data:
-        srv = _Server(args.repo, data)
+        srv = _Server(repo, data, extra)
         srv.start()
         try:
             assert srv.proc is not None
@@ -176,31 +173,70 @@ def main() -> None:
                         headers={"Content-Type": "application/json"},
                     ).raise_for_status()
                 ingest_s, cpu = time.perf_counter() - t0, _cpu_s(pid) - cpu0
+                fig["ingest lines/s"] = lines / ingest_s
+                fig["ingest server CPU s"] = cpu
                 print(
-                    f"ingest: {args.lines:,} lines in {ingest_s:.2f} s = "
-                    f"{args.lines / ingest_s:,.0f} lines/s "
-                    f"(server CPU {cpu:.2f} s; batches of {args.batch}, JSON over HTTP, one client)"
+                    f"ingest: {lines:,} lines in {ingest_s:.2f} s = "
+                    f"{lines / ingest_s:,.0f} lines/s "
+                    f"(server CPU {cpu:.2f} s; batches of {batch}, JSON over HTTP, one client)"
                 )
-                _query(client, pid, params, "first")
-                _query(client, pid, params, "repeated")
+                fig["query first CPU s"] = _query(client, pid, params, "first")
+                fig["query repeated CPU s"] = _query(client, pid, params, "repeated")
                 _query(client, pid, params, "repeated")
                 unbuilt = {**params, "query": QUERY_UNBUILT}
-                _query(client, pid, unbuilt, "by user_id, first")
-                _query(client, pid, unbuilt, "by user_id, repeated")
-            print(f"peak RSS of the server: {_peak_rss_mb(pid):,.0f} MB")
+                fig["by user_id first CPU s"] = _query(client, pid, unbuilt, "by user_id, first")
+                fig["by user_id repeated CPU s"] = _query(
+                    client, pid, unbuilt, "by user_id, repeated")
+            fig["peak RSS MB"] = _peak_rss_mb(pid)
+            print(f"peak RSS of the server: {fig['peak RSS MB']:,.0f} MB")
         finally:
             srv.stop()
-        del bodies
         ready_s = srv.start()
         try:
             assert srv.proc is not None
+            fig["restart s"] = ready_s
             print(f"restart: ready after {ready_s:.2f} s (replaying the log)")
             with httpx.Client(base_url=srv.url, timeout=300) as client:
-                _query(client, srv.proc.pid, params, "first after restart")
+                fig["query after restart CPU s"] = _query(
+                    client, srv.proc.pid, params, "first after restart")
                 _query(client, srv.proc.pid, params, "repeated after restart")
             print(f"peak RSS of the restarted server: {_peak_rss_mb(srv.proc.pid):,.0f} MB")
         finally:
             srv.stop()
+    return fig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout to run the server from")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout (e.g. `git archive REV | tar -x -C DIR`) to run "
+                         "first, on the same data, and compare against")
+    ap.add_argument("--fsync", action="store_true",
+                    help="also run --repo with the server's --fsync setting")
+    args = ap.parse_args()
+    end_ns = time.time_ns()
+    start_ns = end_ns - 3600 * 10**9
+    bodies = _bodies(args.lines, args.batch, start_ns)
+    params = {"query": QUERY, "start": str(start_ns), "end": str(end_ns)}
+    runs: dict[str, dict[str, float]] = {}
+    if args.baseline is not None:
+        runs["baseline"] = _run(args.baseline, bodies, args.lines, args.batch, params, [])
+    runs["current"] = _run(args.repo, bodies, args.lines, args.batch, params, [])
+    if args.fsync:
+        runs["current --fsync"] = _run(args.repo, bodies, args.lines, args.batch, params,
+                                       ["--fsync"])
+    if len(runs) > 1:
+        names = list(runs)
+        print("\n" + f"{'figure':<28}" + "".join(f"{n:>18}" for n in names)
+              + "".join(f"{n + '/' + names[0]:>26}" for n in names[1:]))
+        for key in runs[names[0]]:
+            row = [runs[n][key] for n in names]
+            ratios = [r / row[0] if row[0] else float("nan") for r in row[1:]]
+            print(f"{key:<28}" + "".join(f"{v:>18,.2f}" for v in row)
+                  + "".join(f"{x:>26.2f}" for x in ratios))
 
 
 if __name__ == "__main__":

@@ -51,17 +51,18 @@ def _engine_rss() -> int:
     return total
 
 
-def _measure(runtime: LocalRuntime | DockerRuntime) -> tuple[float, int, int]:
+def _measure(runtime: LocalRuntime | DockerRuntime, services: list[str] | None = None
+             ) -> tuple[float, int, list[str]]:
     t0 = time.perf_counter()
-    state = runtime.up(progress=lambda _: None)
+    state = runtime.up(services, progress=lambda _: None)
     elapsed = time.perf_counter() - t0
     time.sleep(2)  # let every service settle after its first health answer
     rss = _rss_tree([s.pid for s in state.services.values() if s.pid])
-    return elapsed, rss, len(state.services)
+    return elapsed, rss, list(state.services)
 
 
 def run(repeat: int, offset: int, docker_host: str, image_env: dict[str, str]) -> None:
-    results: dict[str, list[tuple[float, int, int]]] = {"local": [], "docker": []}
+    results: dict[str, list[tuple[float, int, list[str]]]] = {"local": [], "docker": []}
     engine: list[int] = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
@@ -74,8 +75,10 @@ def run(repeat: int, offset: int, docker_host: str, image_env: dict[str, str]) -
                    "LABKIT_PORT_OFFSET": str(offset + 100), "LABKIT_RUNTIME": "docker",
                    "LABKIT_DOCKER_HOST": docker_host, "LABKIT_START_TIMEOUT": "180"}
             docker_rt = DockerRuntime(LabConfig.from_env(env))
+            # The same services as the local lab ran (Grafana's image cannot be pulled here).
+            same = [n for n in results["local"][-1][2] if n in {s.name for s in docker_rt.specs()}]
             try:
-                results["docker"].append(_measure(docker_rt))
+                results["docker"].append(_measure(docker_rt, same))
                 engine.append(_engine_rss())
             finally:
                 docker_rt.down(progress=lambda _: None, volumes=True)
@@ -83,7 +86,8 @@ def run(repeat: int, offset: int, docker_host: str, image_env: dict[str, str]) -
     for name, rows in results.items():
         secs = statistics.median(r[0] for r in rows)
         mib = statistics.median(r[1] for r in rows) / 2**20
-        print(f"{name:<8} {rows[0][2]:>8} {secs:>15.1f} {mib:>19.0f}")
+        print(f"{name:<8} {len(rows[0][2]):>8} {secs:>15.1f} {mib:>19.0f}")
+    print(f"services: {', '.join(results['docker'][0][2])}")
     local_s = statistics.median(r[0] for r in results["local"])
     docker_s = statistics.median(r[0] for r in results["docker"])
     local_m = statistics.median(r[1] for r in results["local"])

@@ -20,7 +20,7 @@ from labkit.errors import (
 )
 from labkit.exercises import check
 from labkit.lab import Lab, connect
-from labkit.wait import wait_for, wait_for_scrape
+from labkit.wait import wait_for, wait_for_logs, wait_for_scrape
 
 __version__ = "0.1.0"
 
@@ -41,5 +41,6 @@ __all__ = [
     "check",
     "connect",
     "wait_for",
+    "wait_for_logs",
     "wait_for_scrape",
 ]

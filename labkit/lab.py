@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ class Lab:
         self.config = config or LabConfig.from_env()
         self.urls: dict[str, str] = dict(urls or {})
         self._started: set[str] = set()
+        self._clients: dict[str, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -82,6 +84,7 @@ class Lab:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.close()
         # Services that were already running when the block began are left running.
         if self._started:
             self.down(sorted(self._started), progress=lambda _: None)
@@ -103,23 +106,40 @@ class Lab:
     def gateway_url(self) -> str:
         return self.url("gateway")
 
+    # One client per service, reused: a notebook that calls ``lab.loki.query(...)`` in every
+    # cell keeps one connection pool, not one per call. A client closed by a ``with`` block
+    # is replaced on the next access.
+
+    def _client(self, service: str, factory: Callable[[str], Any]) -> Any:
+        url = self.url(service)
+        client = self._clients.get(service)
+        if client is None or client.closed or client.url != url:
+            client = self._clients[service] = factory(url)
+        return client
+
     @property
     def prometheus(self) -> Prometheus:
         from labkit.query.prometheus import Prometheus
 
-        return Prometheus(self.url("prometheus"))
+        return self._client("prometheus", Prometheus)  # type: ignore[no-any-return]
 
     @property
     def loki(self) -> Loki:
         from labkit.query.loki import Loki
 
-        return Loki(self.url("loki"))
+        return self._client("loki", Loki)  # type: ignore[no-any-return]
 
     @property
     def jaeger(self) -> Jaeger:
         from labkit.query.jaeger import Jaeger
 
-        return Jaeger(self.url("jaeger"))
+        return self._client("jaeger", Jaeger)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close the query clients this lab handed out (they reopen on next use)."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def openai(self, **kwargs: Any) -> openai.OpenAI:
         """An official OpenAI client pointed at the gateway."""

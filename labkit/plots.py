@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from labkit.load import LoadResult
     from labkit.query.prometheus import Prometheus, TimeLike
 
-__all__ = ["plot_latency_percentiles", "plot_load_result", "plot_red", "plot_series"]
+__all__ = ["plot_alert_timeline", "plot_latency_percentiles", "plot_load_result", "plot_red",
+           "plot_series"]
 
 _BASE = ("timestamp", "value")
 
@@ -184,5 +185,60 @@ def plot_load_result(result: LoadResult) -> Figure:
     hist_ax.legend()
     cdf_ax.legend(loc="lower right")
     fig.suptitle(f"Load run: {len(ok)} of {len(result.frame)} requests ok")
+    fig.tight_layout()
+    return fig
+
+
+def _runs(stamps: pd.Series, gap_s: float = 3.0) -> list[list[pd.Timestamp]]:
+    """Consecutive timestamps (at most ``gap_s`` apart) merged into [first, last] runs."""
+    out: list[list[pd.Timestamp]] = []
+    for ts in sorted(stamps):
+        if out and (ts - out[-1][1]).total_seconds() <= gap_s:
+            out[-1][1] = ts
+        else:
+            out.append([ts, ts])
+    return out
+
+
+def plot_alert_timeline(prom: Prometheus, expr: str, *, start: pd.Timestamp, end: pd.Timestamp,
+                        alertname: str = "HighErrorRate", threshold: float | None = None,
+                        events: Sequence[tuple[str, pd.Timestamp]] = (),
+                        shaded: Sequence[tuple[str, pd.Timestamp, pd.Timestamp]] = (),
+                        notifications: pd.DataFrame | None = None) -> Figure:
+    """An alert's story on one time axis: the value it watches (``expr``), its pending and
+    firing spells from Prometheus's own ``ALERTS`` series, marked ``events`` (label, time),
+    hatched ``shaded`` spans (label, start, end) such as a silence, and the notifications a
+    receiver got (a frame from :func:`labkit.query.alerts.notifications`).
+    """
+    span = {"start": start.timestamp(), "end": end.timestamp(), "step": "1s"}
+    ratio = prom.query_range(expr, **span)
+    states = prom.query_range(f'ALERTS{{alertname="{alertname}"}}', **span)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    if not ratio.empty:
+        ax.plot(ratio["timestamp"], ratio["value"], color="black", lw=1.5, label="watched value")
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
+    for state, colour in {"pending": "#f0ad4e", "firing": "#d9534f"}.items():
+        stamps = states.loc[states.get("alertstate", pd.Series(dtype=str)) == state, "timestamp"]
+        for i, (a, b) in enumerate(_runs(stamps)):
+            ax.axvspan(a, b, color=colour, alpha=0.25, label=state if i == 0 else None)
+    for label, a, b in shaded:
+        ax.axvspan(a, b, facecolor="none", hatch="///", edgecolor="grey", lw=0, label=label)
+    for label, when in events:
+        ax.axvline(when, color="tab:blue", ls=":", lw=1.5)
+        ax.annotate(label, (when, 0.97), xycoords=("data", "axes fraction"), fontsize=8,
+                    ha="right", rotation=90, va="top")
+    top = max(float(ratio["value"].max()) if not ratio.empty else 0.0, 0.1)
+    marks = notifications if notifications is not None else pd.DataFrame()
+    if not marks.empty:
+        for (receiver, status), group in marks.groupby(["receiver", "status"]):
+            ax.scatter(group["received_at"], [(0.9 if receiver == "pager" else 0.8) * top]
+                       * len(group), marker="^" if status == "firing" else "v", s=70, zorder=5,
+                       color={"pager": "#c9302c", "email": "#31708f"}.get(receiver, "#555555"),
+                       label=f"{receiver}: {status}")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(f"{alertname}: the watched value, its states and its notifications")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     return fig

@@ -67,16 +67,38 @@ def render_rule_tests(
     lab: bool,
     slots: int,
     stack_dir: Path | None = None,
+    prometheus_major: int | None = None,
 ) -> list[Path]:
     """Render the promtool test files into ``out_dir``, reading rules from ``rules_dir``.
 
     Render the rules with the same ``lab`` and ``slots`` first (see
     :func:`render_rules`); then ``promtool test rules`` runs on the result.
+    ``prometheus_major`` is the major version of the promtool that will run them
+    (default: the one labkit provisions): Prometheus 3's range selectors are open on the
+    left, which changes a few expected values by one sample.
     """
     stack = stack_dir or default_stack_dir()
-    context = {**_context(lab, slots), "rules_dir": str(Path(rules_dir).resolve())}
+    major = _promtool_major() if prometheus_major is None else prometheus_major
+    context = {**_context(lab, slots), "rules_dir": str(Path(rules_dir).resolve()),
+               "left_open_windows": major >= 3}
     return [
         render_file(f"prometheus/tests/{tpl.name}", [stack],
                     Path(out_dir) / tpl.name.removesuffix(".j2"), context)
         for tpl in _templates(stack / "prometheus" / "tests")
     ]
+
+
+def _promtool_major() -> int:
+    """The major version of the promtool labkit would run (3 when it cannot tell)."""
+    from labkit.runtime.origins import binary_version
+    from labkit.runtime.provision import locate
+
+    try:
+        found = locate("promtool")
+    except LabError:
+        return 3
+    if found is None:
+        return 3
+    version = binary_version(found.path, "promtool")
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 3

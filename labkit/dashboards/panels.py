@@ -8,6 +8,7 @@ uids that ``stack/grafana/provisioning/datasources`` gives them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
 __all__ = ["ALERT_THRESHOLDS", "LOKI", "PROMETHEUS", "bar_gauge", "gauge_panel", "logql",
+           "panel_dict",
            "promql", "stat_panel", "table_panel", "thresholds", "time_series"]
 
 PROMETHEUS = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -141,3 +143,14 @@ def table_panel(title: str, description: str, unit: str, targets: Sequence[Targe
     """A table of instant values, one row per series."""
     panel = _common(table.Panel(), title, description, unit, targets, w, h, th, None, None)
     return panel.show_header(True)
+
+
+def panel_dict(panel: Any) -> dict[str, Any]:
+    """A panel as Grafana's JSON model: from a foundation-SDK builder, a model, or a dict."""
+    if isinstance(panel, dict):
+        return panel
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    built = panel.build() if hasattr(panel, "build") else panel
+    data: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
+    return data

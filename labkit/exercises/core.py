@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "exercise",
     "get",
     "is_unanswered",
+    "windowed",
 ]
 
 MIME_TYPE = "application/vnd.labkit.verdict+json"
@@ -167,6 +168,15 @@ def all_exercises(prefix: str = "") -> list[Exercise]:
 def is_unanswered(answer: Any) -> bool:
     """None, ``...`` or an empty string mean the learner has not answered yet."""
     return answer is None or answer is Ellipsis or (isinstance(answer, str) and not answer.strip())
+
+
+def windowed(answer: Any, window: Mapping[str, float]) -> dict[str, Any] | None:
+    """The answer with the time window it was computed over (``{"start": s, "end": s}``, unix
+    seconds), for checks that recompute it there: ``check(id, windowed(answer, WINDOW))``.
+    An unanswered answer stays None."""
+    if is_unanswered(answer):
+        return None
+    return {"answer": answer, "start": float(window["start"]), "end": float(window["end"])}
 
 
 def evaluate(exercise_id: str, answer: Any, lab: Any = None) -> Verdict:

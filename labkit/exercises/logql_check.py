@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from labkit.exercises.compare import Samples, compare_samples
-from labkit.exercises.compare_logql import SELECTOR, entries, samples
+from labkit.exercises.compare_logql import SELECTOR, entries, line_preview, samples
 from labkit.exercises.core import CheckFailed, Outcome
 from labkit.exercises.logql_fixture import END, FIXTURE_ID, START, fixture_lab
 
@@ -112,9 +112,13 @@ def lines_check(answer: Any, reference: str, *, window_s: float = LINES_WINDOW_S
         got = entries(lab, answer, start=end - window_s, end=end, who="your query")
         if got == want:
             return True, f"the same {len(want)} line(s) as the reference"
-        missing, extra = len(want - got), len(got - want)
-        return False, (f"your query returned {len(got)} line(s), the answer has {len(want)} "
-                       f"({missing} missing, {extra} unexpected)")
+        missing, extra = want - got, got - want
+        parts = [f"your query returned {len(got)} line(s), the answer has {len(want)}"]
+        if missing:
+            parts.append(f"missing e.g. {line_preview(min(missing)[1])}")
+        if extra:
+            parts.append(f"unexpected e.g. {line_preview(min(extra)[1])}")
+        return False, "; ".join(parts)
     return compare
 
 

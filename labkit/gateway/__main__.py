@@ -34,11 +34,17 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
                    help="make no spans at all (a baseline to measure tracing overhead)")
     p.add_argument("--trace-sample-ratio", type=float, default=d.trace_sample_ratio,
                    help="fraction of new traces sampled (parent-based; default 1.0)")
+    p.add_argument("--manual-server-span", action="store_true",
+                   help="make the chat route's HTTP server span by hand instead of with the "
+                        "FastAPI instrumentation (same span, less work per request)")
     p.add_argument("--usage-db", help="sqlite:///path or postgresql://... for cost tracking")
     p.add_argument("--environment", default=d.environment)
     p.add_argument("--admin-token-file", type=Path,
                    help="file holding the bearer token /admin/* requires ($LABKIT_ADMIN_TOKEN "
                         "otherwise; bound beyond loopback, /admin/* is off without one)")
+    p.add_argument("--admin-open", action="store_true",
+                   help="bound beyond loopback but published on loopback only (a container): "
+                        "/admin/* needs no token unless one is set")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a Host name to answer besides loopback names and --host; repeat")
     a = p.parse_args(argv)
@@ -58,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
         log_file=a.log_file, log_prompts=a.log_prompts, otlp_endpoint=a.otlp_endpoint,
         tracing=not a.no_tracing, usage_db=a.usage_db, environment=a.environment,
         admin_token=token, allowed_hosts=tuple(a.allowed_host),
-        trace_sample_ratio=a.trace_sample_ratio,
+        trace_sample_ratio=a.trace_sample_ratio, manual_server_span=a.manual_server_span,
+        admin_open=a.admin_open,
     )
 
 

@@ -56,12 +56,15 @@ def create_app(settings: GatewaySettings, *, tracer_provider: TracerProvider | N
     app.state.gateway = state
     app.add_middleware(LoopbackGuard, hosts=allowed_hosts(settings.host, settings.allowed_hosts),
                        admin_token=settings.admin_token,
-                       admin_required=not is_loopback(settings.host), error_body=error_body)
+                       admin_required=not (is_loopback(settings.host) or settings.admin_open),
+                       error_body=error_body)
     if settings.tracing:
         HTTPXClientInstrumentor.instrument_client(state.upstream.client,
                                                   tracer_provider=provider)
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
-                                           excluded_urls="health,metrics,admin",
+                                           excluded_urls="health,metrics,admin" + (
+                                               ",v1/chat/completions"
+                                               if settings.manual_server_span else ""),
                                            exclude_spans=["receive", "send"])
     started = time.time()
 

@@ -19,7 +19,17 @@ from opentelemetry import trace
 from labkit.gateway.errors import APIError, bad_request
 from labkit.gateway.upstream import Upstream
 
-__all__ = ["FaultController", "Faults"]
+__all__ = ["FaultController", "Faults", "check_fault_keys"]
+
+
+def check_fault_keys(cls: type, raw: Any, what: str, example: str, noun: str) -> None:
+    """A fault update must be a JSON object whose keys are all fields of ``cls`` (else 400)."""
+    if not isinstance(raw, dict):
+        raise bad_request(f"{what} must be a JSON object, {example}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise bad_request(f"unknown {noun} {sorted(unknown)}; known: {sorted(known)}")
 
 log = logging.getLogger("llm-api")
 
@@ -36,12 +46,7 @@ class Faults:
     @classmethod
     def parse(cls, raw: Any) -> Faults:
         """Validate a JSON object from the admin endpoint; unknown keys are an error."""
-        if not isinstance(raw, dict):
-            raise bad_request("faults must be a JSON object, e.g. {\"error_rate\": 0.5}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise bad_request(f"unknown fault(s) {sorted(unknown)}; known: {sorted(known)}")
+        check_fault_keys(cls, raw, "faults", 'e.g. {"error_rate": 0.5}', "fault(s)")
         for name, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise bad_request(f"{name} must be a number, got {value!r:.40}", param=name)

@@ -42,8 +42,16 @@ class RequestRecord:
     finish_reason: str | None = None
     prompt: str | None = None  # only kept when prompt logging is on
     span: Span | None = None
+    extra_spans: list[Span] = field(default_factory=list)  # the manual server span, if any
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def end_spans(self) -> None:
+        """End the request's span, then its server span (which carries the final status)."""
+        if self.span is not None:
+            self.span.end()
+        for outer in self.extra_spans:
+            outer.end()
 
     @property
     def trace_id(self) -> str | None:
@@ -106,6 +114,10 @@ class RequestRecord:
                          completion_tokens=self.completion_tokens,
                          total_tokens=self.prompt_tokens + self.completion_tokens,
                          duration_ms=duration * 1000)
+        for outer in self.extra_spans:
+            outer.set_attribute("http.status_code", status)
+            if status >= 500:
+                outer.set_status(Status(StatusCode.ERROR))
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             if not ok:

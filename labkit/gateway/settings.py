@@ -32,6 +32,7 @@ class GatewaySettings:
     log_max_bytes: int = 20_000_000
     otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (OTLP/HTTP)
     trace_sample_ratio: float = 1.0  # new traces sampled; a caller's traceparent decides its own
+    manual_server_span: bool = False  # the chat route's server span made by hand (faster)
     tracing: bool = True  # False: no spans, no instrumentation (the overhead baseline)
     usage_db: str | None = None  # sqlite:///path or postgresql://...
     service_version: str = "0.1.0"
@@ -39,6 +40,7 @@ class GatewaySettings:
     extra_models: tuple[str, ...] = field(default_factory=tuple)
     admin_token: str | None = None  # required on /admin/* when set (and when bound beyond
     # loopback, where /admin/* stays off until one is set)
+    admin_open: bool = False  # bound beyond loopback yet published on loopback (a container)
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and the bound address
 
     @property

@@ -19,13 +19,14 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from opentelemetry import trace
 
 from labkit.gateway.errors import bad_request, upstream_error
+from labkit.gateway.faults import check_fault_keys
 from labkit.gateway.request import admin_json
 from labkit.gateway.upstream import Upstream
 
@@ -49,13 +50,8 @@ class UpstreamFaults:
     @classmethod
     def parse(cls, raw: Any) -> UpstreamFaults:
         """Validate a JSON object from the admin endpoint; unknown keys are an error."""
-        if not isinstance(raw, dict):
-            raise bad_request('upstream faults must be a JSON object, e.g. {"latency_ms": 500}')
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise bad_request(f"unknown upstream fault(s) {sorted(unknown)}; known: "
-                              f"{sorted(known)}")
+        check_fault_keys(cls, raw, "upstream faults", 'e.g. {"latency_ms": 500}',
+                         "upstream fault(s)")
         model = raw.get("model") or ""
         if not isinstance(model, str):
             raise bad_request(f"model must be a model name or empty, got {model!r}",

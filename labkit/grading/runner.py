@@ -150,7 +150,7 @@ class _Grader:
         executed.parent.mkdir(parents=True, exist_ok=True)
         run = run_submission(prepared, executed, self.jail.kernel_env(scratch),
                              cwd=scratch / "cwd",
-                             parameters={"STRICT_CHECKS": False, **self.settings.parameters},
+                             parameters=dict(self.settings.parameters),
                              cell_timeout=self.settings.cell_timeout,
                              notebook_timeout=self.settings.timeout)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -205,13 +205,18 @@ def grade(paths: Sequence[Path], out: Path, settings: GradeSettings,
         lab = connect()
     grader = _Grader(out.resolve(), settings, lab, [Path(p).resolve() for p in paths])
     rows: list[Row] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            futures = [pool.submit(grader.result, sub) for sub in subs]
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="grading",
-                            unit="nb", disable=not settings.progress):
-                rows.append(fut.result())
+        futures = [pool.submit(grader.result, sub) for sub in subs]
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="grading",
+                        unit="nb", disable=not settings.progress):
+            rows.append(fut.result())
+    except BaseException:
+        # Ctrl-C: start nothing new; what finished is saved, and a re-run resumes from it.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         grader.close()
     write_csv(rows, out / "grades.csv")
     if rows:

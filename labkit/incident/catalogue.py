@@ -61,7 +61,7 @@ INCIDENTS: dict[str, Incident] = {i.category: i for i in (
              per_model=True, per_user=True, fix="E",
              symptom="the user's request refused with context_length_exceeded"),
     Incident("cost_spike", "Cost spike from one user", per_model=True, per_user=True,
-             fix="F", symptom="the user's request that generated 200 or more tokens"),
+             fix="F", symptom="the user's request that generated 150 or more tokens"),
 )}
 
 CATEGORIES: tuple[str, ...] = tuple(INCIDENTS)

@@ -40,12 +40,12 @@ LONG_PROMPT = (
 OVERSIZED_PROMPT = " ".join(f"item{i} zq{i * 7} xv{i * 13}"
                             for i in range(700))
 
-RATE = 2.0  # background requests per second
-LONG_SHARE = 0.25  # of background requests with the long prompt
+RATE = 1.0  # background requests per second (light: the lab runs on 2 cores)
+LONG_SHARE = 0.35  # of background requests with the long prompt
 LEAD = (20.0, 32.0)  # the incident starts this many seconds into the run
 LENGTH = (22.0, 30.0)  # and lasts this long
 TAIL = 18.0  # quiet traffic after it ends, so the end is visible
-COST_TOKENS = 250  # completion tokens of each request of a cost spike
+COST_TOKENS = 200  # completion tokens of each request of a cost spike
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,11 @@ def plan_incident(seed: int) -> Plan:
             offset_s=round(t, 3), model=MODELS[int(rng.integers(len(MODELS)))],
             user=USERS[int(rng.integers(len(USERS)))],
             prompt=LONG_PROMPT if long else SHORT_PROMPTS[int(rng.integers(len(SHORT_PROMPTS)))],
-            max_tokens=int(rng.integers(8, 33)), trace_id=_trace_id(rng)))
+            max_tokens=int(rng.integers(4, 17)), trace_id=_trace_id(rng)))
         t += float(rng.exponential(1 / RATE))
     if category in ("oversized_prompts", "cost_spike"):
         # The culprit's own traffic through the window: 2 oversized prompts a second, or
-        # one long generation a second.
+        # a long generation every 2 seconds.
         oversized = category == "oversized_prompts"
         t = start
         while t < end:
@@ -125,8 +125,8 @@ def plan_incident(seed: int) -> Plan:
                 offset_s=round(t, 3), model=model, user=user,
                 prompt=OVERSIZED_PROMPT if oversized else SHORT_PROMPTS[0],
                 max_tokens=64 if oversized else COST_TOKENS, trace_id=_trace_id(rng),
-                incident=True, extra={} if oversized else {"ignore_eos": True}))
-            t += 0.5 if oversized else 1.0
+                incident=True))
+            t += 0.5 if oversized else 2.0
     requests.sort(key=lambda r: r.offset_s)
     return Plan(seed=int(seed), category=category, model=model, user=user, start_s=start,
                 end_s=end, duration_s=duration, fault=fault, requests=tuple(requests))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import fcntl
 import time
 from collections import Counter
@@ -22,10 +23,31 @@ from labkit.incident.catalogue import INCIDENTS
 from labkit.incident.plan import Plan, plan_incident
 from labkit.incident.record import IncidentRecord, incidents_dir
 from labkit.incident.traffic import send_all
+from labkit.runtime.model import SPECIAL_TOKENS
 
 __all__ = ["reset_all_faults", "run_incident"]
 
 SETTLE_S = 6.0  # after the last request: two scrapes, span export, log shipping
+
+
+def _no_end_of_turn(lab: Any) -> dict[str, float]:
+    """A ``logit_bias`` that keeps the lab's model from ending its turn early.
+
+    The gateway refuses llama.cpp's ``ignore_eos`` (it would escape the token budget); an
+    OpenAI ``logit_bias`` on the special tokens does the same within the rules. Their ids
+    come from the served GGUF; an empty dict (no bias) where it cannot be read.
+    """
+    try:
+        import gguf
+
+        from labkit.runtime.state import LabState
+
+        state = LabState.load(lab.config.state_file)
+        field = gguf.GGUFReader(state.model).fields["tokenizer.ggml.tokens"]  # type: ignore[union-attr,arg-type]
+        tokens = [bytes(field.parts[i]).decode("utf-8", "replace") for i in field.data]
+    except Exception:  # a remote lab, or a model file of another shape: generate as it comes
+        return {}
+    return {str(tokens.index(t)): -100.0 for t in SPECIAL_TOKENS if t in tokens}
 
 
 def reset_all_faults(gateway_url: str) -> None:
@@ -89,6 +111,12 @@ def run_incident(seed: int, lab: Any = None, *, progress: bool = True) -> Incide
 
         lab = connect()
     plan = plan_incident(seed)
+    if plan.category == "cost_spike":
+        bias = _no_end_of_turn(lab)
+        if bias:
+            plan = dataclasses.replace(plan, requests=tuple(
+                dataclasses.replace(r, extra={**r.extra, "logit_bias": bias}) if r.incident else r
+                for r in plan.requests))
     with _one_at_a_time(lab):
         reset_all_faults(lab.gateway_url)
         bar = tqdm(total=len(plan.requests), desc=f"incident run (seed {seed})", unit="req",

@@ -16,7 +16,7 @@ from labkit.incident.record import IncidentRecord
 __all__ = ["SLOW_MS", "symptom_problem"]
 
 SLOW_MS = 1000.0  # "slow" for the latency incidents: the injected delays are 1.8 s
-COST_TOKENS = 200  # a cost-spike request generated at least this many tokens
+COST_TOKENS = 150  # a cost-spike request generated at least this many tokens
 SLACK_S = 2.0  # around the window: the fault is switched by an HTTP call
 
 

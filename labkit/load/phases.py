@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from labkit import faults as faults_client
-from labkit.load.result import LoadResult
+from labkit.load.result import COLUMNS, LoadResult
 from labkit.load.runner import generate_load
 
 __all__ = ["Phase", "PhasedRun", "phases"]
@@ -88,6 +88,22 @@ class PhasedRun:
         """The ``X-Request-Id`` the gateway gave each request that reached it."""
         frame = self.frame
         return [] if frame.empty else [str(i) for i in frame["request_id"].dropna()]
+
+    @property
+    def result(self) -> LoadResult:
+        """Every phase as one LoadResult (for :func:`labkit.plots.plot_load_result`)."""
+        frame = self.frame
+        seconds = sum(p.seconds for p in self.plan)
+        rate = sum(p.rate * p.seconds for p in self.plan) / seconds if seconds else 0.0
+        return LoadResult(frame=frame if not frame.empty else pd.DataFrame(columns=COLUMNS),
+                          duration_s=self.end - self.start,
+                          settings={"rate": rate, "duration": seconds})
+
+    @property
+    def incidents(self) -> list[tuple[float, float, str]]:
+        """``(start, end, name)`` of each phase that had faults: spans to shade on a plot."""
+        return [(*self.windows[p.name], p.name) for p in self.plan
+                if p.faults and p.name in self.windows]
 
     def summary(self) -> pd.DataFrame:
         """Per phase: its faults, requests, errors and median latency."""

@@ -300,4 +300,13 @@ def create_silence(
 
 def expire_silence(am_url: str, silence_id: str) -> None:
     """End a silence now (it stays listed, as expired)."""
-    _request("DELETE", f"{_base(am_url)}/api/v2/silence/{silence_id}")
+    url = f"{_base(am_url)}/api/v2/silence/{silence_id}"
+    try:
+        _request("DELETE", url)
+    except QueryHTTPError as exc:
+        if exc.status != 404 or exc.body.strip():
+            raise
+        # Alertmanager 0.25 says "silence not found"; 0.28 and later answer 404 with no body.
+        raise QueryHTTPError(f"DELETE {url} answered 404: silence not found: no silence has "
+                             f"the id {silence_id!r} (list them with labkit.query.alerts.silences)",
+                             url=url, status=404, body=exc.body) from exc

@@ -114,6 +114,11 @@ class Jaeger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the client cannot send any more)."""
+        return self._client.is_closed
+
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._client.close()

@@ -215,6 +215,11 @@ class Loki:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the client cannot send any more)."""
+        return self._client.is_closed
+
     def close(self) -> None:
         self._client.close()
 

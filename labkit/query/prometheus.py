@@ -164,6 +164,7 @@ class Prometheus:
         # at once, not after the library's default three backed-off retries.
         retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
         self._conn = PrometheusConnect(self.url, headers=headers, retry=retry)
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Prometheus({self.url!r})"
@@ -174,8 +175,14 @@ class Prometheus:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
         """Release the HTTP connection pool."""
+        self._closed = True
         self._conn.close()
 
     # -- fetching: raw JSON envelopes -------------------------------------------------

@@ -170,7 +170,9 @@ class DockerRuntime:
 
             env["GF_SECURITY_ADMIN_PASSWORD"] = admin_password(cfg.run_dir)
         user = rec.user
-        if "usage" in rec.volumes:  # files in the host-backed volume belong to the user
+        if "usage" in rec.volumes or rec.run_dir:
+            # The host-backed usage volume's files belong to the user; the run directory
+            # may be private to the user (mode 700).
             user = f"{os.getuid()}:{os.getgid()}"
         args: dict[str, Any] = {
             "image": rec.image, "command": list(rec.command) or None,
@@ -363,8 +365,12 @@ class _ContainerProcess:
 
     def poll(self) -> int | None:
         self.container.reload()
-        if self.container.status in ("exited", "dead"):
-            return int(self.container.attrs["State"].get("ExitCode") or 0)
+        state = self.container.attrs["State"]
+        # "restarting": it exited and the restart policy brings it back; a failed start all
+        # the same.
+        if self.container.status in ("exited", "dead", "restarting") \
+                or self.container.attrs.get("RestartCount", 0) > 0:
+            return int(state.get("ExitCode") or 0)
         return None
 
     @property

@@ -150,13 +150,25 @@ class LocalImages:
         return tag
 
     def binary(self, service: str, binary: Path, name: str, data_dir: str, user: str) -> str:
-        """An image whose entrypoint is ``binary``, like the official Prometheus images."""
+        """An image whose entrypoint is ``binary``, like the official Prometheus images.
+
+        Debian's builds read some files from /usr/share/prometheus (Alertmanager its default
+        notification templates): those come along when the binary is Debian's.
+        """
         base = self.base()
-        dockerfile = (f"FROM {base}\nCOPY {name} /bin/{name}\n"
+        files = {name: binary}
+        share = Path("/usr/share/prometheus") / service
+        copy_share = ""
+        if str(binary).startswith("/usr/bin/") and share.is_dir():
+            files["share"] = share
+            copy_share = f"COPY share {share}\n"
+        dockerfile = (f"FROM {base}\nCOPY {name} /bin/{name}\n{copy_share}"
                       f"RUN mkdir -p {data_dir} && chown {user}:{user} {data_dir}\n"
                       f"USER {user}\nWORKDIR {data_dir}\nENTRYPOINT [\"/bin/{name}\"]\n")
-        tag = f"{REPO}/{service}:{_key(base, _file_key(binary), dockerfile)}"
-        return self._build(tag, dockerfile, {name: binary})
+        shared = [_file_key(f) for f in sorted(share.rglob("*")) if f.is_file()] \
+            if copy_share else []
+        tag = f"{REPO}/{service}:{_key(base, _file_key(binary), dockerfile, shared)}"
+        return self._build(tag, dockerfile, files)
 
     def llama_server(self, binary: Path) -> str:
         """llama-server and the shared libraries it was built with, as /app in the image."""

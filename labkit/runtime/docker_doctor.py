@@ -39,10 +39,12 @@ def run_docker_doctor(config: LabConfig) -> int:
             runtime.engine.client.images.get(image)
             report(True, f"{spec.name:<13} image {image}")
         except derr.ImageNotFound:
-            pulls = not image.startswith("labkit/")
-            report(False, f"{spec.name:<13} image {image} is not on the engine",
-                   "`labkit up --runtime docker` pulls it" + ("" if pulls else " (builds it)")
-                   + f"; offline, point {service_env_name(spec.name)} at a mirror's copy")
+            fix = ("`labkit up --runtime docker` builds it from docker/labkit.Dockerfile; or "
+                   f"point {service_env_name('labkit')} at a copy"
+                   if image.startswith("labkit/") else
+                   "`labkit up --runtime docker` pulls it; offline, point "
+                   f"{service_env_name(spec.name)} at a mirror's copy")
+            report(False, f"{spec.name:<13} image {image} is not on the engine", fix)
         if spec.name in running:
             continue
         for port in spec.ports.values():

@@ -72,7 +72,10 @@ def _gateway(cfg: LabConfig, standin: bool) -> Recipe:
         "--upstream", _url("llama-server", 8081), "--model-name", MODEL_NAME,
         "--max-concurrency", str(cfg.slots), "--log-file", f"{LOG_DIR}/gateway.log",
         "--usage-db", "sqlite:////var/lib/labkit/usage.db",
-        "--otlp-endpoint", _url("jaeger", 4318)),
+        "--otlp-endpoint", _url("jaeger", 4318),
+        # Published on the host's loopback only: answer the lab network's name, and keep
+        # /admin/* open without a token unless one is set (LABKIT_ADMIN_TOKEN).
+        "--allowed-host", "gateway", "--admin-open"),
         volumes={"logs": LOG_DIR, "usage": "/var/lib/labkit"})
 
 
@@ -92,9 +95,14 @@ def _shipper(cfg: LabConfig, standin: bool) -> Recipe:
 
 def _loki(cfg: LabConfig, standin: bool) -> Recipe:
     if standin:
+        # Its DNS-rebinding guard knows its own names and port; the host reaches it through
+        # the published port, which it must be told about.
+        published = cfg.port(3100)
         return Recipe("loki", image_for("loki", cfg, standin=True), (
             "python3", "-m", "labkit.standins.loki", "--host", "0.0.0.0", "--port", "3100",
-            "--data-dir", "/loki"), volumes={"loki": "/loki"}, standin=True)
+            "--data-dir", "/loki", "--allowed-host", f"127.0.0.1:{published}",
+            "--allowed-host", f"localhost:{published}"), volumes={"loki": "/loki"},
+            standin=True)
     return Recipe("loki", image_for("loki", cfg), ("-config.file=/etc/loki/loki.yaml",),
                   volumes={"loki": "/loki"}, configs={"loki/loki.yaml": "/etc/loki/loki.yaml"})
 
@@ -134,7 +142,8 @@ def _node_exporter(cfg: LabConfig, standin: bool) -> Recipe:
 def _prometheus(cfg: LabConfig, standin: bool) -> Recipe:
     return Recipe("prometheus", image_for("prometheus", cfg), (
         "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-        "--web.listen-address=0.0.0.0:9090", "--web.enable-lifecycle",
+        "--web.listen-address=0.0.0.0:9090",
+        *(("--web.enable-lifecycle",) if cfg.prometheus_lifecycle else ()),
         "--enable-feature=exemplar-storage"),
         volumes={"prometheus": "/prometheus"}, configs={"prometheus": "/etc/prometheus"})
 

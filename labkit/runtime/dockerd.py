@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -49,6 +50,16 @@ def ensure_docker_installed() -> str:
     if not found:
         raise EngineUnavailable("docker.io installed, yet dockerd is not on PATH")
     return found
+
+
+def _accepts(path: Path) -> bool:
+    """Whether something listens on the unix socket at ``path`` (closing what it opened)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 class PrivateEngine:
@@ -92,8 +103,9 @@ class PrivateEngine:
                     tail = log.read_text(errors="replace")[-1500:]
                     self._cleanup()
                     raise EngineUnavailable(f"dockerd exited ({self.proc.returncode}):\n{tail}")
+                # httpx leaks the socket of a refused unix connect, so connect first by hand.
                 try:
-                    if client.get("http://docker/_ping").text == "OK":
+                    if _accepts(self.socket) and client.get("http://docker/_ping").text == "OK":
                         return self.url
                 except httpx.HTTPError:
                     pass

@@ -68,12 +68,43 @@ def _commands(entry: Pinned, spec: GoBuild, bindir: Path) -> list[list[str]]:
                                              module_version=spec.version)
     pkgs = {exe: f"{spec.module}/{p}".rstrip("/") for exe, p in spec.packages.items()}
     common = ["-trimpath", "-v", "-ldflags", ldflags, *(["-tags", spec.tags] if spec.tags else [])]
+    if spec.placeholder_dirs:  # built inside a copy of the module (see _module_copy)
+        return [["go", "build", *common, "-o", str(bindir / exe), f"./{p}".rstrip("/")]
+                for exe, p in spec.packages.items()]
     if not spec.needs_build_module:
         return [["go", "install", *common, *(f"{p}@{spec.version}" for p in pkgs.values())]]
     commands = [["go", "mod", "init", f"labkit.local/build/{entry.project}"]]
     commands += [["go", "get", "-tool", f"{p}@{spec.version}"] for p in pkgs.values()]
     commands += [["go", "build", *common, "-o", str(bindir / exe), p] for exe, p in pkgs.items()]
     return commands
+
+
+PLACEHOLDER_PAGE = ("<!doctype html><title>no web UI</title><p>This binary was built by labkit "
+                    "from its Go module, which does not ship the web UI's npm-built assets. "
+                    "The HTTP API is complete.</p>\n")
+
+
+def _module_copy(spec: GoBuild, work: Path, env: dict[str, str], log: Path) -> Path:
+    """A writable copy of the module's source, with a placeholder page in each asset folder."""
+    found = subprocess.run(["go", "mod", "download", "-json", f"{spec.module}@{spec.version}"],
+                           cwd=work, env=env, capture_output=True, text=True, check=False)
+    with log.open("a") as out:
+        out.write(f"$ go mod download -json {spec.module}@{spec.version}\n"
+                  f"{found.stdout}{found.stderr}")
+    try:
+        source = Path(json.loads(found.stdout)["Dir"])
+    except (ValueError, KeyError) as exc:
+        raise ProvisionError(f"go mod download {spec.module}@{spec.version} failed: "
+                             f"{found.stderr.strip() or found.stdout.strip()}") from exc
+    copy = work / "src"
+    shutil.copytree(source, copy)
+    for folder in [copy, *copy.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o755)
+    for rel in spec.placeholder_dirs:
+        (copy / rel).mkdir(parents=True, exist_ok=True)
+        (copy / rel / "index.html").write_text(PLACEHOLDER_PAGE)
+    return copy
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], log: Path,
@@ -116,8 +147,9 @@ def go_build(entry: Pinned, *, progress: Callable[[str], object] = print) -> Pat
         env["GOBIN"] = str(bindir)
         bar = tqdm(desc=f"go build {entry.project}", unit=" pkg", mininterval=5.0)
         try:
+            cwd = _module_copy(spec, work, env, log) if spec.placeholder_dirs else work
             for command in _commands(entry, spec, bindir):
-                code = _run(command, work, env, log, lambda line: bar.update(1))
+                code = _run(command, cwd, env, log, lambda line: bar.update(1))
                 if code != 0:
                     tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
                     raise ProvisionError(

@@ -27,11 +27,12 @@ from pathlib import Path
 
 from labkit.errors import ProvisionError
 from labkit.runtime.paths import bin_dir, cache_dir
+from labkit.runtime.versions import PINNED
 
 __all__ = ["GRAFANA_VERSION", "admin_password", "ensure_grafana", "find_grafana",
            "grafana_home", "release_url", "render_provisioning"]
 
-GRAFANA_VERSION = "11.6.0"
+GRAFANA_VERSION = PINNED["grafana"].version  # the one pinned-version table
 STACK = Path(__file__).resolve().parents[2] / "stack" / "grafana"
 PASSWORD_ENV = "LABKIT_GRAFANA_ADMIN_PASSWORD"
 _VAR = re.compile(r"(?<!\$)\$\{(LABKIT_[A-Z0-9_]+)\}")

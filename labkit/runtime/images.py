@@ -62,7 +62,7 @@ IMAGES: dict[str, Image] = {
     "shipper": Image("grafana/alloy", "v" + _binary_version("alloy"),
                      note="tails the gateway's JSON log"),
     "jaeger": Image("jaegertracing/jaeger", _binary_version("jaeger"), note="Jaeger v2, OTLP in"),
-    "grafana": Image("grafana/grafana-oss", "11.6.0"),
+    "grafana": Image("grafana/grafana-oss", _binary_version("grafana")),
     "gpu-exporter": Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.2.3-4.1.3-ubuntu22.04",
                            note="GPU metrics, only on hosts with an NVIDIA GPU"),
 }

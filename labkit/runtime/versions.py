@@ -31,6 +31,9 @@ class GoBuild:
     # The module's go.mod has replace directives, which `go install pkg@version` refuses:
     # build through a throwaway module that requires it (`go get -tool`) instead.
     needs_build_module: bool = False
+    # Folders a //go:embed pattern needs that the module zip lacks (assets built with npm
+    # upstream): the build runs in a copy of the module with a placeholder page in each.
+    placeholder_dirs: tuple[str, ...] = ()
 
 
 # The version variables every Prometheus project reads (github.com/prometheus/common/version).
@@ -99,7 +102,7 @@ PINNED: dict[str, Pinned] = {
             release_url=_prom_archive("alertmanager"), checksums_url=_prom_sums("alertmanager"),
             go=GoBuild("github.com/prometheus/alertmanager", "v0.35.0",
                        {"alertmanager": "cmd/alertmanager", "amtool": "cmd/amtool"},
-                       _PROM_LDFLAGS),
+                       _PROM_LDFLAGS, placeholder_dirs=("ui/app/dist",)),
             apt_package="prometheus-alertmanager",
             debian_names={"alertmanager": "prometheus-alertmanager"},
         ),

@@ -92,8 +92,10 @@ def test_chat_completion_generates_max_tokens(server: str) -> None:
     assert 0 < tokens <= 16
     assert (reason, tokens == 16) in (("length", True), ("stop", False)), (reason, tokens)
     assert data["usage"]["prompt_tokens"] > 10  # the template wrapped the message
+    # The tiny model's tokens are random bytes (DEL and other control characters included),
+    # so the text is only required to be there and to be valid text.
     content = data["choices"][0]["message"]["content"]
-    assert content and all(c.isprintable() or c == "\n" for c in content)
+    assert isinstance(content, str) and content
 
 
 def test_streaming_sends_sse_chunks(server: str) -> None:

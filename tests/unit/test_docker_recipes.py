@@ -79,7 +79,7 @@ def test_real_services_are_configured_for_the_network() -> None:
 def test_grafana_spec_provisions_and_allows_anonymous_viewers() -> None:
     """Grafana's official image gets stack/grafana's provisioning and read-only anonymous access."""
     grafana = recipe("grafana", LabConfig())
-    assert grafana.image == "grafana/grafana-oss:11.6.0"
+    assert grafana.image == "grafana/grafana-oss:13.2.3"
     assert grafana.configs["grafana/provisioning"] == "/etc/grafana/provisioning"
     assert grafana.env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     assert grafana.volumes == {"grafana": "/var/lib/grafana"}

@@ -222,6 +222,10 @@ def test_for_answers_that_are_not_durations_fail(answer: Any, lab: SimpleNamespa
     pytest.param('alertname="HighQueueDepth"', False, "NoAvailableSlots (warning) goes to chat",
                  id="too-narrow"),
     pytest.param('alertname=~"(NoAvailableSlots"', False, "amtool rejects", id="bad-regex"),
+    pytest.param('alertname="NoAvailableSlots"', False, "HighQueueDepth", id="one-of-two"),
+    pytest.param('alertname=~".*"', False, "goes to capacity", id="everything"),
+    pytest.param('alertname=~"NoAvailableSlots|HighQueueDepth|HighLatency"', False,
+                 "HighLatency", id="one-too-many"),
 ])
 def test_matcher_is_routed_by_amtool(answer: Any, passes: bool, says: str,
                                      lab: SimpleNamespace) -> None:

@@ -149,4 +149,4 @@ def test_units_and_thresholds(answer: dict, expected: str) -> None:
     """percentunit, red from the HighErrorRate threshold (0.05), as read from the rules."""
     verdict = verdict_of("dashboards.units_thresholds", answer)
     assert verdict.status == expected, verdict
-    assert verdict.extra.get("evaluated_on", verdict.to_json()) is not None
+    assert verdict.evaluated_on["threshold"] == 0.05  # read from the HighErrorRate rule

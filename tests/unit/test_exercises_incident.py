@@ -182,7 +182,7 @@ def jaeger_fixture() -> FakeJaeger:
         TRACES["oversized_other_user"]: request(TRACES["oversized_other_user"], mid,
                                                 user="user_1", status=400,
                                                 error="context_length_exceeded"),
-        TRACES["big"]: request(TRACES["big"], mid, user="user_3", tokens=250),
+        TRACES["big"]: request(TRACES["big"], mid, user="user_3", tokens=200),
     })
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from labkit.exercises.compare_logql import request_ids
 from labkit.exercises.core import evaluate
 from labkit.exercises.logql_fixture import InProcessTransport
 from labkit.exercises.sets.logs import top_k_outcome
@@ -183,13 +182,6 @@ def test_top_k_accepts_either_side_of_a_tie(got: dict[str, float], passes: bool)
         return {(("user_id", user),): value for user, value in values.items()}
     totals = keyed({"a": 10.0, "b": 5.0, "c": 5.0})
     assert top_k_outcome(keyed(got), totals, 2).passed is passes
-
-
-def test_request_ids_reads_json_lines_only() -> None:
-    """Lines that are not JSON objects, or have no request_id, are skipped."""
-    lines = ['{"request_id": "req_1"}', "plain text", '{"other": 1}', "[1, 2]",
-             '{"request_id": "req_2", "x": null}']
-    assert request_ids(lines) == {"req_1", "req_2"}
 
 
 def test_extracted_labels_do_not_replace_frame_columns() -> None:

@@ -80,6 +80,7 @@ def test_kubernetes_relabel(answer: str, expected: str) -> None:
     """promtool check service-discovery on five annotated pods decides."""
     verdict = verdict_of("promconfig.kubernetes_relabel", answer)
     assert verdict.status == expected, verdict
+    assert verdict.evaluated_on == {"tool": "promtool check service-discovery", "pods": 5}
 
 
 @needs_promtool

@@ -19,6 +19,7 @@ from labkit.exercises.sets.traces import (
     windowed,
 )
 from labkit.query.jaeger import traces_to_frame
+from tests.unit.exercise_helpers import cases
 
 WINDOW = {"start": 1_700_000_000.0, "end": 1_700_000_060.0}  # long past: no flush wait
 T0 = int(WINDOW["start"] * 1e6) + 1_000_000
@@ -71,7 +72,8 @@ def _payload() -> dict[str, Any]:
 def _window_payload() -> dict[str, Any]:
     """The six traces and 14 ordinary ones: a window of the notebook's size (20+ traces)."""
     payload = _payload()
-    payload["data"] += [_request(n, delay=40, infer=25) for n in range(7, 21)]
+    payload["data"] += [_request(n, delay=40, infer=25, ttft={7: 30, 8: 40}.get(n))
+                        for n in range(7, 21)]
     return payload
 
 
@@ -171,8 +173,8 @@ def test_first_token_ms_reads_span_events() -> None:
         ("traces.error_spans", 4, "passed"),
         ("traces.error_spans", 2, "failed"),
         ("traces.error_spans", "4", "failed"),
-        ("traces.ttft_p50_ms", 7.0, "passed"),
-        ("traces.ttft_p50_ms", 9.0, "failed"),
+        ("traces.ttft_p50_ms", 9.0, "passed"),  # first tokens at 5, 7, 9, 30 and 40 ms
+        ("traces.ttft_p50_ms", 7.0, "failed"),
         ("traces.trace_logs", f'{{job="llm-api"}} |= "{4:032x}"', "passed"),
         ("traces.trace_logs", f'{{job="llm-api"}} | json | trace_id="{4:032x}"', "passed"),
         ("traces.trace_logs", '{job="llm-api"} |= "trace_id"', "failed"),
@@ -226,3 +228,55 @@ def test_unpack_rejects_reversed_window() -> None:
     """A window that ends before it starts is refused."""
     with pytest.raises(CheckFailed, match="ends before"):
         traces._unpack({"answer": 1, "start": 2.0, "end": 1.0})
+
+
+SLOWEST = f"{4:032x}"
+TABLES = {
+    "traces.slowest_trace": cases(
+        [SLOWEST, "4", SLOWEST.upper()],
+        {"second-slowest": f"{3:032x}", "fastest": f"{1:032x}", "an-error": f"{5:032x}",
+         "its-root-span-id": f"{4:04x}{0:012x}", "not-in-window": "f" * 32, "empty-id": "0"}),
+    "traces.top_self_time_operation": [
+        pytest.param("chat_completion", "passed", id="right-0"),
+        *cases([], {"inference": "inference", "the-root": traces.ROOT, "tokenize": "tokenize",
+                    "post_process": "post_process", "unknown": "nope"})],
+    "traces.inference_fraction": cases(
+        [460 / 1394, 460 / 1394 * 1.01],
+        {"half": 0.5, "zero": 0, "one": 1, "percent": 100 * 460 / 1394,
+         "first-six-traces": 110 / 428,
+         "mean-per-trace": (20 / 24 + 30 / 34 + 40 / 44 + 20 / 324 + 14 * 25 / 69) / 20}),
+    "traces.error_spans": cases(
+        [4, 4.0],
+        {"error-traces": 2, "zero": 0, "one": 1, "all-spans-of-errors": 6, "as-text": "4",
+         "true": True}),
+    "traces.ttft_p50_ms": cases(
+        [9.0, 9.1],
+        {"mean": 18.2, "seconds": 0.009, "max": 40.0, "min": 5.0, "zero": 0.0,
+         "first-three-only": 7.0}),
+    "traces.trace_logs": cases(
+        [f'{{job="llm-api"}} |= "{SLOWEST}"', f'{{job="llm-api"}} | json | trace_id="{SLOWEST}"'],
+        {"any-trace": '{job="llm-api"} |= "trace_id"', "every-line": '{job="llm-api"}',
+         "errors-only": f'{{job="llm-api", level="ERROR"}} |= "{SLOWEST}"',
+         "another-trace": f'{{job="llm-api"}} |= "{1:032x}"',
+         "metric": f'count_over_time({{job="llm-api"}} |= "{SLOWEST}" [1m])'}),
+}
+
+
+@pytest.mark.parametrize(("exercise_id", "answer", "expected"), [
+    pytest.param(ex, *p.values, id=f"{ex.split('.')[1]}-{p.id}")
+    for ex, params in TABLES.items() for p in params])
+def test_only_right_answers_pass(exercise_id: str, answer: Any, expected: str) -> None:
+    """On a window of 20 traces, each right answer passes and each plausible wrong one fails."""
+    verdict = evaluate(exercise_id, windowed(answer, WINDOW), FakeLab())
+    assert verdict.status == expected, verdict.detail
+
+
+def test_every_traces_exercise_has_a_table() -> None:
+    """At least five wrong answers each; two right ones where more than one can be right."""
+    from labkit.exercises import all_exercises
+
+    assert {e.id for e in all_exercises("traces.")} == set(TABLES)
+    for ex, params in TABLES.items():
+        assert sum(p.values[1] == "failed" for p in params) >= 5
+        if ex != "traces.top_self_time_operation":  # an operation has one name
+            assert sum(p.values[1] == "passed" for p in params) >= 2

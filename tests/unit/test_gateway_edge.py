@@ -180,6 +180,15 @@ def test_admin_is_off_beyond_loopback_without_a_token(tmp_path: Path) -> None:
         assert r.status_code == 403 and "LABKIT_ADMIN_TOKEN" in r.json()["error"]["message"]
     finally:
         e.close()
+    published = Edge(tmp_path, host="0.0.0.0", admin_open=True, allowed_hosts=("gateway",))
+    try:  # a container published on the host's loopback (the docker runtime)
+        assert published.client.post("/admin/faults", json={}).status_code == 200
+        assert published.client.get("/health", headers={"host": "gateway:8000"}).status_code \
+            == 200
+        assert published.client.get("/health", headers={"host": "evil.example"}).status_code \
+            == 400
+    finally:
+        published.close()
 
 
 @pytest.mark.parametrize("faults", [
@@ -248,3 +257,60 @@ def test_internal_error_mid_stream_is_an_error_not_a_client_close(edge: Edge) ->
     assert edge.errors("internal_error") == 1
     assert edge.errors("client_closed") == 0
     assert edge.state.limiter.in_use == 0
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["instrumented", "manual"])
+def test_manual_server_span_gives_the_same_trace(tmp_path: Path, manual: bool) -> None:
+    """The hand-made server span has the instrumentation's name, kind, parent and status."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with FakeLlamaServer() as fake:
+        app = create_app(GatewaySettings(upstream=fake.url, manual_server_span=manual),
+                         tracer_provider=provider, seed=1)
+        with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+            parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            assert client.post(CHAT, json=HELLO, headers={"traceparent": parent}).status_code == 200
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    server = spans["POST /v1/chat/completions"]
+    assert server.kind == SpanKind.SERVER
+    assert format(server.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert format(server.parent.span_id, "016x") == "b7ad6b7169203331"  # type: ignore[union-attr]
+    assert server.attributes["http.status_code"] == 200  # type: ignore[index]
+    assert server.attributes["http.route"] == CHAT  # type: ignore[index]
+    assert spans["chat_completion"].parent.span_id == server.context.span_id  # type: ignore[union-attr]
+    assert {"tokenize", "inference", "post_process"} <= set(spans)
+
+
+class FailingUpstream:
+    """An upstream whose every call fails, as a crashed llama-server's would."""
+
+    async def chat(self, payload: dict, *, timeout: float | None = None) -> dict:
+        raise RuntimeError("llama-server fell over")
+
+
+def test_slot_holder_errors_are_logged_not_swallowed(caplog: pytest.LogCaptureFixture) -> None:
+    """A slot holder that fails says so in the gateway log; set() still replaces the faults."""
+    import logging
+
+    logger = logging.getLogger("llm-api")
+    logger.addHandler(caplog.handler)  # the gateway's logger does not propagate
+    controller = FaultController(FailingUpstream(), "labkit-tiny")  # type: ignore[arg-type]
+
+    async def run() -> int:
+        await controller.set(Faults(hold_slots=1))
+        await asyncio.sleep(0.05)
+        await controller.reset()
+        return controller.holders
+
+    try:
+        assert asyncio.run(run()) == 0
+    finally:
+        logger.removeHandler(caplog.handler)
+    failed = [r for r in caplog.records if r.getMessage() == "Slot holder failed"]
+    assert failed and "fell over" in failed[0].exception  # type: ignore[attr-defined]

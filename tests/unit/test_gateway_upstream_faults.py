@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from labkit.gateway import GatewaySettings, create_app
+from labkit.gateway import GatewaySettings, create_app, upstream_faults
 from labkit.gateway.upstream_faults import UpstreamFaults
 from labkit.testing import FakeLlamaServer
 
@@ -41,28 +41,38 @@ def test_error_burst_hits_only_the_named_model(client: TestClient) -> None:
     assert client.post(CHAT, json=body("labkit-tiny-code")).status_code == 200
 
 
-def test_latency_is_added_to_the_named_model_only(client: TestClient) -> None:
-    """latency_ms slows the model's calls, streamed or not; other models keep their speed."""
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the faults ask for (recorded, then slept for real but briefly)."""
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(upstream_faults.asyncio, "sleep", fake_sleep)
+    return asked
+
+
+def test_latency_is_added_to_the_named_model_only(client: TestClient,
+                                                  sleeps: list[float]) -> None:
+    """latency_ms delays the model's calls, streamed or not; other models are not delayed."""
     client.post(PATH, json={"model": "labkit-tiny-code", "latency_ms": 300})
-    t0 = time.perf_counter()
     assert client.post(CHAT, json={**body("labkit-tiny-code"), "stream": True}).status_code == 200
-    slow = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    assert client.post(CHAT, json=body("labkit-tiny-code")).status_code == 200
+    assert sleeps == [0.3, 0.3]
     assert client.post(CHAT, json=body("labkit-tiny")).status_code == 200
-    fast = time.perf_counter() - t0
-    assert slow >= 0.3 > fast
+    assert sleeps == [0.3, 0.3]
 
 
-def test_tokenize_delay_slows_only_long_prompts(client: TestClient) -> None:
+def test_tokenize_delay_slows_only_long_prompts(client: TestClient, sleeps: list[float]) -> None:
     """tokenize_ms delays the exact-count path (long prompts), not the short ones."""
     client.post(PATH, json={"tokenize_ms": 300})
-    t0 = time.perf_counter()
-    assert client.post(CHAT, json=body("labkit-tiny", "word " * 50)).status_code == 200
-    long_prompt = time.perf_counter() - t0
-    t0 = time.perf_counter()
     assert client.post(CHAT, json=body("labkit-tiny")).status_code == 200
-    short_prompt = time.perf_counter() - t0
-    assert long_prompt >= 0.3 > short_prompt
+    assert sleeps == []
+    assert client.post(CHAT, json=body("labkit-tiny", "word " * 50)).status_code == 200
+    assert sleeps == [0.3]
 
 
 @pytest.mark.parametrize("raw", [{"error_rate": 2}, {"latency_ms": -1}, {"tokenize_ms": "x"},

@@ -175,3 +175,19 @@ def test_too_old_is_refused_only_when_configured(tmp_path: Path) -> None:
             store.push([({"job": "a"}, [(S, "old")])])
     finally:
         store.close()
+
+
+def test_garbage_between_records_is_skipped(tmp_path: Path) -> None:
+    """Bytes that are no record at all (a half-written frame followed by more writes) are
+    passed over: every good record on either side is read."""
+    batches = _push_batches(tmp_path, 3)
+    log = tmp_path / "entries.log"
+    offsets = _record_offsets(log)
+    data = log.read_bytes()
+    torn = wal.frame(b'{"s":[["job","a"]],"v":[[5,"never acknowledged"]]}')[:-9]
+    log.write_bytes(data[:offsets[2]] + torn + b"\x00junk" + data[offsets[2]:])
+    store = Store(tmp_path)
+    try:
+        assert _lines(store, "a") == [e for b in batches for e in b]
+    finally:
+        store.close()

@@ -150,6 +150,8 @@ TEMPLATE_BITS = st.sampled_from([
     " div ", " printf ", '"%d"', " 3 ", " 0 ", " if ", " else ", " end ", " range ", " with ",
     " fromJson ", " __line__ ", " __timestamp__ ", " date ", '"2006"', " (", ") ", " eq ",
     " repeat ", " 1000 ", " default ", " regexReplaceAll ", '"(a+)+"', " count ", "text",
+    " unixToTime ", '"-999999999999"', '"9999999999999999999"', " toDate ", " unixEpoch ",
+    " now ", " 99999999999999 ", " divf ", " round ", " 1e308 ",
 ])
 
 
@@ -232,3 +234,27 @@ def test_protobuf_pushes_never_give_5xx(client: TestClient, labels: str, lines: 
 def test_still_serving_after_the_fuzzing(client: TestClient, tmp_path: Path) -> None:
     """After every fuzzer above, the same server still answers."""
     assert client.get("/ready").text == "ready"
+
+
+PARAM = st.one_of(
+    st.text(max_size=12),
+    st.integers(-2**100, 2**100).map(str),
+    st.sampled_from([str(2**63), str(-2**63 - 1), str(2**80), "1e400", "-1e400", "1.5e300"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["now", "1h", "-5m", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                     "0001-01-01T00:00:00+14:00", "1e308", "nan", "inf", "0", "-1"]),
+)
+
+
+@FUZZ
+@given(params=st.dictionaries(
+    st.sampled_from(["time", "start", "end", "step", "limit", "direction", "since"]), PARAM))
+def test_query_parameters_never_give_5xx(client: TestClient, params: dict[str, str]) -> None:
+    """Times, steps and limits outside every sensible range are 400s, never 5xx."""
+    for path, query in (("/loki/api/v1/query_range", 'rate({job="x"}[1m])'),
+                        ("/loki/api/v1/query_range", '{job="x"}'),
+                        ("/loki/api/v1/query", 'sum(count_over_time({job="x"}[5m]))'),
+                        ("/loki/api/v1/labels", None), ("/loki/api/v1/series", '{job="x"}')):
+        args = {**params, **({"query": query, "match[]": query} if query else {})}
+        r = client.get(path, params=args)
+        assert r.status_code < 500, (path, args, r.status_code, r.text)

@@ -100,7 +100,9 @@ def test_partial_push_answers_400_and_stores_the_valid_entries(client: TestClien
     """Valid entries of a push with a bad one are stored; the 400 names the bad one."""
     body = _body([str(NOW - 2000), "good"], [str(NOW + 3600 * 10**9), "future"])
     status, text = _push(client, body)
-    assert status == 400 and "has timestamp too new" in text and "1 valid entries" in text
+    assert status == 400 and "has timestamp too new" in text
+    assert "ignored, reason: 'entry for stream" in text
+    assert text.endswith("total ignored: 1 out of 2 for stream: {job=\"x\"}")
     r = client.get("/loki/api/v1/query_range",
                    params={"query": '{job="x"}', "start": str(NOW - 10**10), "end": str(NOW)})
     assert [v[1] for s in r.json()["data"]["result"] for v in s["values"]] == ["good"]

@@ -105,3 +105,34 @@ def test_missing_promtool_is_a_clear_error(
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(BinaryNotFound, match="promtool is not installed: run `labkit install`"):
         check_rules(paths)
+
+
+DEBIAN_PROMTOOL = Path("/usr/bin/promtool")
+
+
+@pytest.mark.skipif(not DEBIAN_PROMTOOL.exists(),
+                    reason="Debian's prometheus package is not installed (CI installs it)")
+@pytest.mark.parametrize("lab", MODES)
+def test_promtool_unit_tests_also_pass_on_debian_prometheus_2(tmp_path: Path, lab: bool) -> None:
+    """Where Debian's Prometheus 2 is the one installed, its promtool passes the same tests."""
+    from labkit.runtime.origins import binary_version
+
+    assert binary_version(DEBIAN_PROMTOOL, "promtool").startswith("2.")
+    rules = render_rules(tmp_path / "rules", lab=lab, slots=4)
+    tests = render_rule_tests(tmp_path / "tests", rules_dir=tmp_path / "rules", lab=lab, slots=4,
+                              prometheus_major=2)
+    assert check_rules(rules, promtool=DEBIAN_PROMTOOL).ok
+    result = test_rules(tests, promtool=DEBIAN_PROMTOOL)
+    assert result.ok, result.output
+    assert "SUCCESS" in result.output
+
+
+def test_provisioned_promtool_is_prometheus_3() -> None:
+    """The promtool the lab uses is the pinned Prometheus 3 (not Debian's 2.42)."""
+    from labkit.runtime.origins import binary_version
+    from labkit.runtime.provision import locate
+    from labkit.runtime.versions import PINNED
+
+    found = locate("promtool")
+    assert found is not None, "promtool is not installed: run `labkit install`"
+    assert binary_version(found.path, "promtool") == PINNED["prometheus"].version, found

@@ -169,3 +169,20 @@ def test_gateway_log_is_written_once_and_rotated(tmp_path: Path,
     assert handlers[0].maxBytes == 20_000_000  # type: ignore[attr-defined]
     for h in handlers:
         h.close()
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["default", "asked-for"])
+def test_prometheus_lifecycle_endpoints_are_off_unless_asked_for(tmp_path: Path,
+                                                                 asked: bool) -> None:
+    """/-/quit and /-/reload (a cross-site POST away) are enabled only by configuration."""
+    from labkit.runtime import catalog
+    from labkit.runtime.catalog import ServiceContext
+
+    cfg = LabConfig(run_dir=tmp_path, prometheus_lifecycle=asked)
+    urls = {"llama-server": "http://127.0.0.1:8081", "gateway": "http://127.0.0.1:8000",
+            "gpu-exporter": "http://127.0.0.1:9400"}  # a GPU exporter: no synthetic backfill
+    ctx = ServiceContext(config=cfg, run_dir=tmp_path, data_dir=tmp_path / "d", urls=urls,
+                         ports={"http": 9090})
+    argv = catalog.get("prometheus").launches[0].args(ctx)
+    assert ("--web.enable-lifecycle" in argv) is asked
+    assert LabConfig.from_env({"LABKIT_PROMETHEUS_LIFECYCLE": "1"}).prometheus_lifecycle

@@ -86,7 +86,9 @@ def _matcher_list(answer: Any) -> list[str]:
 def _route_matcher(answer: Any, lab: Any) -> Outcome:
     matchers = _matcher_list(answer)
     with tempfile.TemporaryDirectory(prefix="labkit-ex-") as tmp:
-        return routing_check(matchers, Path(tmp))
+        outcome = routing_check(matchers, Path(tmp))
+    return Outcome(outcome.passed, outcome.detail,
+                   {"fixture": "the lab's routing tree and alert rules, through amtool"})
 
 
 @exercise("alerting.rule_test",
@@ -96,9 +98,12 @@ def _route_matcher(answer: Any, lab: Any) -> Outcome:
 def _rule_test(answer: Any, lab: Any) -> Outcome:
     try:
         with tempfile.TemporaryDirectory(prefix="labkit-ex-") as tmp:
-            return rule_test_check(answer, Path(tmp), lab)
+            outcome = rule_test_check(answer, Path(tmp), lab)
     except yaml.YAMLError as exc:
         raise CheckFailed(f"your answer is not valid YAML: {exc}") from None
+    return Outcome(outcome.passed, outcome.detail,
+                   {"fixture": "the lab rules and two broken HighErrorRate rules, through "
+                               "promtool"})
 
 
 @exercise("alerting.silence",

@@ -7,8 +7,10 @@ unit-tested on fixed tables), so the verdict does not depend on when it is check
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -19,7 +21,7 @@ from labkit.load.ramp import Ramp, load_ramp
 __all__ = ["SLO_P95_S", "TARGET_RATE", "knee", "little_l", "replicas", "safe_rate",
            "utilisation_capacity"]
 
-SLO_P95_S = 2.0  # the lab's latency SLO: p95 end-to-end within 2 s
+SLO_P95_S = 2.0  # the lab's latency SLO: p95 end-to-end within 2 s (a ramp may relax it)
 TARGET_RATE = 20.0  # req/s the capacity plan must serve
 KNEE_FACTOR = 2.0  # the knee: the last rate before p95 first exceeds twice its low-load value
 STEP = 1  # the step (0-based) whose numbers the Little's-law exercise uses
@@ -49,9 +51,12 @@ def utilisation_capacity(steps: pd.DataFrame, slots: int) -> float:
 
 
 def safe_rate(steps: pd.DataFrame, slo_s: float = SLO_P95_S) -> float:
-    """The highest offered rate served within the SLO, with every request answered."""
-    good = steps[(steps["p95_e2e_s"] <= slo_s) & (steps["ok"] >= steps["sent"])
-                 & (steps["throughput"] >= 0.8 * steps["offered"])]
+    """The highest offered rate served within the SLO, with every request answered.
+
+    (Not "throughput close to the offered rate": a short step's wall time includes draining
+    its last requests, so its throughput reads low even when nothing is left behind.)
+    """
+    good = steps[(steps["p95_e2e_s"] <= slo_s) & (steps["ok"] >= steps["sent"])]
     if good.empty:
         raise CheckFailed(f"no step met p95 <= {slo_s:g} s: start the ramp at a lower rate")
     return float(good["offered"].max())
@@ -75,10 +80,26 @@ def _unpack(answer: Any, lab: Any) -> tuple[float, Ramp]:
     return float(value), ramp
 
 
+def _evidence(check: Callable[[Any, Any], Outcome]) -> Callable[[Any, Any], Outcome]:
+    """Record what the verdict was evaluated on: the saved ramp the answer names."""
+    @functools.wraps(check)
+    def wrapped(answer: Any, lab: Any) -> Outcome:
+        outcome = check(answer, lab)
+        _, ramp = _unpack(answer, lab)
+        return dataclasses.replace(outcome, evaluated_on={"ramp": ramp.id,
+                                                          "steps": len(ramp.steps)})
+    return wrapped
+
+
 def _close(value: float, ref: float, what: str, unit: str) -> Outcome:
     if math.isclose(value, ref, rel_tol=REL_TOL):
         return Outcome(True, f"{what} {value:.3g} {unit} (the ramp's numbers give {ref:.3g})")
     return Outcome(False, f"{value:.3g} {unit} is not the {what} of this ramp")
+
+
+def _slo(ramp: Ramp) -> float:
+    """The SLO the ramp planned for (relaxed on a machine too slow for the lab's 2 s)."""
+    return float(ramp.settings.get("slo_p95_s", SLO_P95_S))
 
 
 def _step_rate(value: float, ref: float, what: str) -> Outcome:
@@ -90,6 +111,7 @@ def _step_rate(value: float, ref: float, what: str) -> Outcome:
 
 @exercise("capacity.little_l", title=f"Little's law at step {STEP}: requests in the system",
           hint="L = λ·W: the step's successful throughput (req/s) times its mean latency (s)")
+@_evidence
 def _little(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
     return _close(value, little_l(ramp.steps), "average number in the system", "requests")
@@ -98,6 +120,7 @@ def _little(answer: Any, lab: Any) -> Outcome:
 @exercise("capacity.utilisation_bound", title="The capacity the slots promise (req/s)",
           hint="Each of the slots serves one request per S seconds, S the mean latency at the "
                "lowest rate: capacity = slots / S")
+@_evidence
 def _bound(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
     slots = int(ramp.settings.get("slots") or lab.config.slots)
@@ -106,6 +129,7 @@ def _bound(answer: Any, lab: Any) -> Outcome:
 
 @exercise("capacity.max_throughput", title="The most the server completed (req/s)",
           hint="The highest successful throughput over the steps; it stops rising at saturation")
+@_evidence
 def _max_throughput(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
     return _close(value, float(ramp.steps["throughput"].max()), "peak throughput", "req/s")
@@ -114,25 +138,30 @@ def _max_throughput(answer: Any, lab: Any) -> Outcome:
 @exercise("capacity.knee", title="The knee: the last offered rate before latency doubles",
           hint=f"Compare each step's p95 with the first step's; the knee is the offered rate "
                f"of the last step before p95 exceeds {KNEE_FACTOR:g}x the first")
+@_evidence
 def _knee(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
     return _step_rate(value, knee(ramp.steps), "the last rate before p95 doubled")
 
 
-@exercise("capacity.safe_rate", title=f"The most one server takes within p95 <= {SLO_P95_S:g} s",
-          hint="The highest offered rate whose step had p95 within the SLO, every request "
-               "answered and throughput keeping up with the offered rate")
+@exercise("capacity.safe_rate", title="The most one server takes within the latency SLO",
+          hint="The highest offered rate whose step had p95 within the SLO and every request "
+               "answered")
+@_evidence
 def _safe(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
-    return _step_rate(value, safe_rate(ramp.steps), "the highest rate that met the SLO")
+    return _step_rate(value, safe_rate(ramp.steps, _slo(ramp)),
+                      "the highest rate that met the SLO")
 
 
 @exercise("capacity.replicas", title=f"Replicas for {TARGET_RATE:g} req/s within the SLO",
           hint="Divide the target rate by what one server takes within the SLO, and round up")
+@_evidence
 def _replicas(answer: Any, lab: Any) -> Outcome:
     value, ramp = _unpack(answer, lab)
-    ref = replicas(ramp.steps)
+    ref = replicas(ramp.steps, TARGET_RATE, _slo(ramp))
     if value == ref:
-        return Outcome(True, f"{ref} replicas at {safe_rate(ramp.steps):g} req/s each")
+        return Outcome(True, f"{ref} replicas at {safe_rate(ramp.steps, _slo(ramp)):g} req/s "
+                             "each")
     return Outcome(False, f"{value:g} replicas would not match the plan "
                           "(too few miss the SLO, too many waste money)")

@@ -8,7 +8,6 @@ unit, description and query); the threshold exercise compares with the alert rul
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from labkit.dashboards.panels import panel_dict
 from labkit.exercises.core import CheckFailed, Outcome, exercise
 from labkit.exercises.fixture_series import METRICS_FIXTURE
 from labkit.exercises.promql_check import promql_check
@@ -24,7 +24,7 @@ from labkit.exercises.promql_fixture import SeriesFixture
 from labkit.exercises.references import reference
 from labkit.exercises.system_fixtures import GPU_FIXTURE, NODE_FIXTURE
 
-__all__ = ["panel_dict"]
+__all__: list[str] = []
 
 GRAFANA_WINDOWS = {"$__rate_interval": "1m", "${__rate_interval}": "1m",
                    "$__interval": "15s", "${__interval}": "15s"}
@@ -66,17 +66,6 @@ exercise("gpu.memory_used_fraction",
          hint="DCGM reports used and free MiB; the card holds used + free. The seed's "
               "FB_USED / FB_FREE is used per free, not a fraction")(
     _promql("gpu.memory_used_fraction", GPU_FIXTURE, "max by (gpu) ({})"))
-
-
-def panel_dict(panel: Any) -> dict[str, Any]:
-    """A panel as Grafana's JSON model: from a foundation-SDK builder, a model, or a dict."""
-    if isinstance(panel, dict):
-        return panel
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-
-    built = panel.build() if hasattr(panel, "build") else panel
-    data: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
-    return data
 
 
 @exercise("dashboards.add_panel",

@@ -9,7 +9,9 @@ are accepted too, against the latest run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +37,18 @@ def _unpack(answer: Any, lab: Any) -> tuple[Any, IncidentRecord]:
     except FileNotFoundError as exc:
         raise CheckFailed(str(exc)) from None
     return answer["answer"], record
+
+
+def _evidence(check: Callable[[Any, Any], Outcome]) -> Callable[[Any, Any], Outcome]:
+    """Record what the verdict was evaluated on: the seed's incident record (and its run)."""
+    @functools.wraps(check)
+    def wrapped(answer: Any, lab: Any) -> Outcome:
+        outcome = check(answer, lab)
+        _, record = _unpack(answer, lab)
+        on = {"incident_record": {"seed": record.seed, "t0": record.t0,
+                                  "category": record.category}}
+        return dataclasses.replace(outcome, evaluated_on=on)
+    return wrapped
 
 
 def to_offset(value: Any, t0: float) -> float:
@@ -69,6 +83,7 @@ def _name(value: Any, known: tuple[str, ...], what: str) -> str:
 @exercise("incident.category", title="What happened: the incident's category",
           hint="One of " + ", ".join(CATEGORIES) + ". Errors, latency, queueing, which span is "
                "slow, and whose requests are refused or large tell them apart.")
+@_evidence
 def _category(answer: Any, lab: Any) -> Outcome:
     value, record = _unpack(answer, lab)
     if not isinstance(value, str) or value.strip() not in CATEGORIES:
@@ -82,6 +97,7 @@ def _category(answer: Any, lab: Any) -> Outcome:
           hint="Seconds after run.t0, as {'start': s, 'end': s}; within "
                f"{TOLERANCE_S:g} s. Narrow it with a range query at a short step, or with the "
                "first and last affected log lines.")
+@_evidence
 def _window(answer: Any, lab: Any) -> Outcome:
     value, record = _unpack(answer, lab)
     if not isinstance(value, Mapping) or not {"start", "end"} <= set(value):
@@ -109,7 +125,7 @@ def _scope(field: str, known: tuple[str, ...]):  # type: ignore[no-untyped-def]
         if truth == ALL:
             return Outcome(False, f"{name} is not the only {field} affected")
         return Outcome(False, f"{'every ' + field if name == ALL else name} is not the one")
-    return check
+    return _evidence(check)
 
 
 exercise("incident.model", title="Which model (or 'all')",
@@ -123,6 +139,7 @@ exercise("incident.user", title="Which user (or 'all')",
 @exercise("incident.trace", title="One trace id that shows the incident",
           hint="Search Jaeger in the window (find_traces with tags or min_duration), or take "
                "the trace_id of an affected log line; the trace must show the symptom.")
+@_evidence
 def _trace(answer: Any, lab: Any) -> Outcome:
     value, record = _unpack(answer, lab)
     if not isinstance(value, str) or not value.strip():
@@ -145,6 +162,7 @@ def _trace(answer: Any, lab: Any) -> Outcome:
 @exercise("incident.fix", title="The fix",
           hint="Choose the letter of the fix that removes the cause you found: "
                + "; ".join(f"{k}: {v}" for k, v in FIXES.items()))
+@_evidence
 def _fix(answer: Any, lab: Any) -> Outcome:
     value, record = _unpack(answer, lab)
     if not isinstance(value, str) or value.strip().upper() not in FIXES:

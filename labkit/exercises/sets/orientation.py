@@ -25,14 +25,15 @@ def _models(answer: Any, lab: Any) -> Outcome:
     response = httpx.get(lab.gateway_url + "/v1/models", timeout=10)
     served = {m["id"] for m in response.json()["data"]}
     given = set(answer)
+    on = {"live": {"gateway": lab.gateway_url, "models": sorted(served)}}
     if len(given) != len(answer):
-        return Outcome(False, "the list names a model twice")
+        return Outcome(False, "the list names a model twice", on)
     if given == served:
-        return Outcome(True, f"{len(served)} models: {', '.join(sorted(served))}")
+        return Outcome(True, f"{len(served)} models: {', '.join(sorted(served))}", on)
     missing, extra = served - given, given - served
     parts = [f"{len(missing)} missing" if missing else "", f"{sorted(extra)} not served"
              if extra else ""]
-    return Outcome(False, "; ".join(p for p in parts if p))
+    return Outcome(False, "; ".join(p for p in parts if p), on)
 
 
 @exercise("orientation.time_compression", title="How much faster the lab's clock runs",
@@ -41,6 +42,7 @@ def _compression(answer: Any, lab: Any) -> Outcome:
     if isinstance(answer, bool) or not isinstance(answer, int | float) or math.isnan(answer):
         raise CheckFailed(f"answer with a number, not {answer!r}")
     ref = PRODUCTION_FOR_ERRORS_S / LAB_FOR_ERRORS_S
+    on = {"fixture": "alert-timing-v1"}  # the rule files' constants, not the live lab
     if math.isclose(float(answer), ref, rel_tol=1e-6):
-        return Outcome(True, f"{ref:g}x: a 5-minute wait becomes {LAB_FOR_ERRORS_S:g} s")
-    return Outcome(False, f"{answer:g} is not production / lab for that alert")
+        return Outcome(True, f"{ref:g}x: a 5-minute wait becomes {LAB_FOR_ERRORS_S:g} s", on)
+    return Outcome(False, f"{answer:g} is not production / lab for that alert", on)

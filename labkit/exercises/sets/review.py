@@ -15,6 +15,8 @@ from labkit.exercises.core import CheckFailed, Outcome, exercise
 
 __all__ = ["QUESTIONS", "Choice", "Numeric"]
 
+EVIDENCE = {"fixture": "review-questions-v1"}  # fixed questions: no live data
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -31,8 +33,8 @@ class Choice:
             raise CheckFailed(f"answer with one letter of {', '.join(self.options)}")
         letter = answer.strip().upper()
         if letter == self.correct:
-            return Outcome(True, f"{letter}. {self.explanation}")
-        return Outcome(False, f"{letter} is not it: {self.why_not[letter]}")
+            return Outcome(True, f"{letter}. {self.explanation}", EVIDENCE)
+        return Outcome(False, f"{letter} is not it: {self.why_not[letter]}", EVIDENCE)
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ class Numeric:
         if isinstance(answer, bool) or not isinstance(answer, int | float) or math.isnan(answer):
             raise CheckFailed(f"answer with a number, not {answer!r}")
         if math.isclose(float(answer), self.value, rel_tol=self.rel_tol):
-            return Outcome(True, f"{answer:g}. {self.explanation}")
+            return Outcome(True, f"{answer:g}. {self.explanation}", EVIDENCE)
         return Outcome(False, f"{answer:g} is not it. Work it out step by step from the "
-                              "definitions in the question.")
+                              "definitions in the question.", EVIDENCE)
 
 
 QUESTIONS: dict[str, tuple[str, Choice | Numeric]] = {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from labkit.errors import QueryError
 from labkit.exercises.compare import close_to
-from labkit.exercises.core import CheckFailed, Outcome, exercise, is_unanswered
+from labkit.exercises.core import CheckFailed, Outcome, exercise, windowed
 from labkit.exercises.logql_check import judge_lines_on_fixture
 from labkit.exercises.references import reference as logs_reference
 
@@ -27,7 +27,7 @@ __all__ = [
     "self_time_ms",
     "slowest_trace",
     "top_self_time_operation",
-    "windowed",
+    "windowed",  # re-exported from core for older imports
 ]
 
 SERVICE = "llm-api"
@@ -35,13 +35,6 @@ ROOT = "POST /v1/chat/completions"
 MAX_TRACES = 5000  # a lab window holds a few hundred; more means the window is too wide
 MIN_TRACES = 20  # fewer and the window is not the notebook's traffic (its phases send ~150)
 FLUSH_S = 3.0  # the BatchSpanProcessor exports every second: wait this long past the window
-
-
-def windowed(answer: Any, window: Mapping[str, float]) -> dict[str, Any] | None:
-    """The answer with the window it was computed over; an unanswered answer stays None."""
-    if is_unanswered(answer):
-        return None
-    return {"answer": answer, "start": float(window["start"]), "end": float(window["end"])}
 
 
 def _unpack(answer: Any) -> tuple[Any, float, float]:

@@ -17,10 +17,24 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+_INT64 = 2**63
+
+
 def parse_time(value: str | None, default: int, name: str) -> int:
-    """ns integer, float seconds ("1700000000.5"), RFC3339, or ≤10 digits read as seconds."""
+    """ns integer, float seconds ("1700000000.5"), RFC3339, or ≤10 digits read as seconds;
+    refused when it falls outside int64 nanoseconds (years 1678 to 2262)."""
     if value is None or value == "":
         return default
+    t = _parse_time(value, name)
+    if not -_INT64 <= t < _INT64:
+        raise ParamError(
+            f'invalid {name} "{value:.40}": outside the times Loki can hold '
+            "(nanoseconds since 1970 within int64)"
+        )
+    return t
+
+
+def _parse_time(value: str, name: str) -> int:
     if "." in value:
         try:
             t = float(value)
@@ -70,6 +84,8 @@ def parse_step(value: str | None, start_ns: int, end_ns: int) -> int:
     try:
         secs = float(value)
         ns = round(secs * 1e9)
+    except OverflowError:
+        raise ParamError(f'invalid step "{value:.40}": too large') from None
     except ValueError:
         parsed = range_duration_ns(value)
         if parsed is None:
@@ -81,6 +97,8 @@ def parse_step(value: str | None, start_ns: int, end_ns: int) -> int:
         raise ParamError(
             "zero or negative query resolution step widths are not accepted. Try a positive integer"
         )
+    if ns >= _INT64:
+        raise ParamError(f'invalid step "{value:.40}": too large')
     return ns
 
 

@@ -15,12 +15,17 @@ from typing import Any
 import orjson
 
 from labkit.standins.loki import syntax as syn
+from labkit.standins.loki.labelfilters import (
+    ERROR,
+    ERROR_DETAILS,
+    eval_label_filter,
+    go_float,
+    set_error,
+)
 from labkit.standins.loki.regex import Regex
 from labkit.standins.loki.templates import Template, TemplateExecError
 from labkit.standins.loki.units import go_duration_seconds, parse_bytes
 
-ERROR = "__error__"
-ERROR_DETAILS = "__error_details__"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BAD_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 _LOGFMT = re.compile(r'\s*([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|[^\s"]*))?(?=\s|$)')
@@ -85,12 +90,6 @@ def _set_extracted(lbs: dict[str, str], base: frozenset[str], name: str, value: 
     lbs[name] = value
 
 
-def _set_error(lbs: dict[str, str], kind: str, details: str) -> None:
-    if ERROR not in lbs:
-        lbs[ERROR] = kind
-        lbs[ERROR_DETAILS] = details
-
-
 def _line_filter(st: syn.LineFilter) -> StageFn:
     tests, keep = st.tests, st.keep
     if st.plain:
@@ -128,10 +127,10 @@ def _json(st: syn.JsonParser) -> StageFn:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            _set_error(lbs, "JSONParserErr", str(exc))
+            set_error(lbs, "JSONParserErr", str(exc))
             return line
         if not isinstance(obj, dict):
-            _set_error(lbs, "JSONParserErr", "Value looks like a JSON scalar, not an object")
+            set_error(lbs, "JSONParserErr", "Value looks like a JSON scalar, not an object")
             return line
         if params:
             for name, path in params:
@@ -172,7 +171,7 @@ def _logfmt(st: syn.LogfmtParser) -> StageFn:
         try:
             pairs = parse_logfmt(line)
         except (ValueError, orjson.JSONDecodeError) as exc:
-            _set_error(lbs, "LogfmtParserErr", str(exc))
+            set_error(lbs, "LogfmtParserErr", str(exc))
             return line
         for k, v in pairs.items():
             if v != "":
@@ -212,7 +211,7 @@ def _line_format(tmpl: Template) -> StageFn:
         try:
             return tmpl.render(lbs, line, ts)
         except TemplateExecError as exc:
-            _set_error(lbs, "TemplateFormatErr", str(exc))
+            set_error(lbs, "TemplateFormatErr", str(exc))
             return line
 
     return run
@@ -240,7 +239,7 @@ def _label_format(st: syn.LabelFormat) -> StageFn:
             try:
                 lbs[dst] = tmpl.render(snapshot, line, ts)
             except TemplateExecError as exc:
-                _set_error(lbs, "TemplateFormatErr", str(exc))
+                set_error(lbs, "TemplateFormatErr", str(exc))
         return line
 
     return run
@@ -265,54 +264,6 @@ def _drop_keep(st: syn.DropKeep) -> StageFn:
         return line
 
     return keep if st.keep else drop
-
-
-_CMP: dict[str, Callable[[float, float], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-}
-_CONVERT: dict[str, Callable[[str], float | None]] = {
-    "number": lambda s: _go_float(s),
-    "duration": go_duration_seconds,
-    "bytes": parse_bytes,
-}
-
-
-def _go_float(s: str) -> float | None:
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-def eval_label_filter(e: syn.LabelFilterExpr, lbs: dict[str, str]) -> bool:
-    """Does the line pass? A value that cannot be read sets LabelFilterErr and passes."""
-    if isinstance(e, syn.LabelAnd):
-        return eval_label_filter(e.left, lbs) and eval_label_filter(e.right, lbs)
-    if isinstance(e, syn.LabelOr):
-        return eval_label_filter(e.left, lbs) or eval_label_filter(e.right, lbs)
-    if e.kind == "string":
-        assert e.matcher is not None
-        return e.matcher.matches(lbs.get(e.name, ""))
-    if ERROR in lbs:
-        return True  # only string matchers can filter lines that already failed
-    if e.kind == "ip":
-        assert e.test is not None
-        if e.name not in lbs:
-            return False
-        return e.test(lbs[e.name]) == (e.op == "=")
-    raw = lbs.get(e.name)
-    if raw is None:
-        return e.op == "!="
-    value = _CONVERT[e.kind](raw)
-    if value is None:
-        _set_error(lbs, "LabelFilterErr", f"cannot read {raw!r} as a {e.kind}")
-        return True
-    return _CMP[e.op](value, e.value)  # type: ignore[arg-type]
 
 
 def group_key(labels: dict[str, str], grouping: syn.Grouping | None) -> tuple[tuple[str, str], ...]:
@@ -396,7 +347,7 @@ class Pipeline:
             return 0.0
         value = self.convert(raw)
         if value is None:
-            _set_error(
+            set_error(
                 lbs, "SampleExtractionErr", f"cannot unwrap {self.unwrap.label}={raw!r} as a number"
             )
             return 0.0
@@ -412,4 +363,4 @@ class Pipeline:
             return go_duration_seconds(raw)
         if conv == "bytes":
             return parse_bytes(raw)
-        return _go_float(raw)
+        return go_float(raw)

@@ -1,8 +1,9 @@
 """Validate pushed streams and entries the way Loki's distributor does, one by one.
 
-A push with some invalid entries keeps the valid ones: each rejected stream or entry gets a
-line in Loki's words, and the server answers 400 with those lines after storing the rest
-(the valid entries are acknowledged by being stored, not by the status code).
+A push with some invalid entries keeps the valid ones: each refused entry gets a line in
+Loki's words and each stream with refusals Loki's ``total ignored: K out of N`` line, and
+the server answers 400 with them after storing the rest (the valid entries are acknowledged
+by being stored; a client counts them from ``total ignored``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from labkit.standins.loki.golayout import GoTime
 from labkit.standins.loki.labelsets import LabelsKey, labels_string
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _INT64 = 2**63
-MAX_REPORTED = 10  # rejection lines in one answer; the rest are counted
+MAX_REPORTED = 10  # reasons listed per stream (Loki's max_returned_errors); all are counted
 
 
 @dataclass(frozen=True)
@@ -83,32 +85,60 @@ def split_valid(
     streams: list[tuple[dict[str, str], list[tuple[int, str]]]], limits: PushLimits,
     now_ns: int | None = None,
 ) -> tuple[list[tuple[LabelsKey, list[tuple[int, str]]]], list[str]]:
-    """(valid entries by stream key, one message per rejected stream or entry)."""
+    """(valid entries by stream key, the rejection report: per stream with refused entries,
+    Loki's ``entry with timestamp ... ignored, reason: '...',`` lines and its
+    ``user 'fake', total ignored: K out of N for stream: {...}``)."""
     now = time.time_ns() if now_ns is None else now_ns
     valid: list[tuple[LabelsKey, list[tuple[int, str]]]] = []
-    rejected: list[str] = []
+    report: list[str] = []
     for labels, entries in streams:
         err = stream_error(labels, limits)
         if err is not None:
-            rejected.append(err)
+            report.append(err)
+            report.append(_total(len(entries), len(entries), labels_string(labels)))
             continue
         key = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
-        good = []
+        if entries and _plainly_valid(entries, limits, now):
+            valid.append((key, entries))
+            continue
+        good, bad = [], []
         for ts, line in entries:
             e = entry_error(key, ts, line, limits, now)
             if e is None:
                 good.append((ts, line))
             else:
-                rejected.append(e)
+                bad.append(f"entry with timestamp {_go_time(ts)} ignored, reason: '{e}',")
         if good:
             valid.append((key, good))
-    return valid, rejected
+        if bad:
+            report.extend(bad[:MAX_REPORTED])
+            report.append(_total(len(bad), len(entries), labels_string(key)))
+    return valid, report
 
 
-def rejection_message(rejected: list[str], stored: int) -> str:
-    """The 400 body of a partial push: the first reasons, how many more, what was kept."""
-    lines = rejected[:MAX_REPORTED]
-    if len(rejected) > MAX_REPORTED:
-        lines.append(f"... and {len(rejected) - MAX_REPORTED} more rejected")
-    lines.append(f"({stored} valid entries of this push were stored)")
-    return "\n".join(lines)
+def _total(ignored: int, total: int, stream: str) -> str:
+    return f"user 'fake', total ignored: {ignored} out of {total} for stream: {stream}"
+
+
+def _go_time(ns: int) -> str:
+    try:
+        return GoTime(ns).go_string()
+    except (OverflowError, OSError, ValueError):
+        return str(ns)
+
+
+def _plainly_valid(entries: list[tuple[int, str]], limits: PushLimits, now_ns: int) -> bool:
+    """Every entry within the limits, checked with a few C-speed passes (the usual push)."""
+    times = [t for t, _ in entries]
+    lo, hi = min(times), max(times)
+    if hi > now_ns + limits.creation_grace_ns or lo < -_INT64:
+        return False
+    if limits.reject_old_max_age_ns is not None and lo < now_ns - limits.reject_old_max_age_ns:
+        return False
+    # characters bound bytes from below; 4 bytes per character at most bounds them above
+    return max(len(line) for _, line in entries) * 4 <= limits.max_line_size
+
+
+def rejection_message(report: list[str]) -> str:
+    """The 400 body of a partial push (Loki's per-stream form, one reason a line)."""
+    return "\n".join(report)

@@ -151,6 +151,8 @@ class LokiAPI:
             return PlainTextResponse(str(exc.strerror or exc), status_code=503)
         except RecursionError:
             return PlainTextResponse("query nests too deeply", status_code=400)
+        except (ValueError, ArithmeticError) as exc:  # a value out of any sensible range
+            return PlainTextResponse(f"invalid request: {exc}", status_code=400)
 
     async def ready(self, request: Request) -> Response:
         return PlainTextResponse("ready")

@@ -49,9 +49,9 @@ class PushError(ValueError):
 class PartialPushError(PushError):
     """Some streams or entries were refused; the valid ones were stored (400, as Loki)."""
 
-    def __init__(self, rejected: list[str], stored: int) -> None:
-        super().__init__(rejection_message(rejected, stored))
-        self.rejected, self.stored = rejected, stored
+    def __init__(self, report: list[str], stored: int) -> None:
+        super().__init__(rejection_message(report))
+        self.report, self.stored = report, stored
 
 
 class StoreWriteError(OSError):
@@ -221,8 +221,8 @@ class Store:
         self.limits = limits or PushLimits()
         for rec in replay(self.path):
             try:
-                key = tuple((str(k), str(v)) for k, v in rec["s"])  # type: ignore[attr-defined]
-                entries = [(int(t), str(line)) for t, line in rec["v"]]  # type: ignore[attr-defined]
+                key = tuple((k, v) for k, v in rec["s"])  # type: ignore[attr-defined]
+                entries = [(int(t), line) for t, line in rec["v"]]  # type: ignore[attr-defined]
             except (KeyError, TypeError, ValueError):
                 continue  # a record of another shape: not ours to guess at
             self._stream(key).append(entries, dedup=False)

@@ -50,7 +50,12 @@ class Template:
             return self.nodes[0]
         out: list[str] = []
         ex = _LineExecutor(FUNCTIONS, labels, self.name, line, ts_ns)
-        ex.run(list(self.nodes), labels, out)
+        try:
+            ex.run(list(self.nodes), labels, out)
+        except (ValueError, ArithmeticError, RecursionError) as exc:  # e.g. a time past 9999
+            if isinstance(exc, TemplateExecError):
+                raise
+            raise TemplateExecError(f"template: {self.name}:1: {exc}") from None
         return "".join(out)
 
     def fields(self) -> set[str]:

@@ -22,6 +22,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -47,51 +48,69 @@ def _valid_at(data: bytes | mmap.mmap, pos: int) -> int:
     return end
 
 
-def read_records(data: bytes | mmap.mmap, start: int) -> tuple[list[bytes], int, int]:
-    """(payloads, end of the last good record, bytes skipped as damaged) from ``start``."""
-    out: list[bytes] = []
-    pos, good_end, skipped, n = start, start, 0, len(data)
-    while pos < n:
-        end = _valid_at(data, pos)
-        if end >= 0:
-            out.append(bytes(data[pos + _FRAME.size:end]))
-            pos = good_end = end
-            continue
-        nxt = data.find(MAGIC, pos + 1)
-        while nxt >= 0 and _valid_at(data, nxt) < 0:
-            nxt = data.find(MAGIC, nxt + 1)
-        if nxt < 0:
-            break  # nothing good follows: a torn tail
-        skipped += nxt - pos
-        pos = nxt
-    return out, good_end, skipped
+class Scan:
+    """Reads the records of an open log file from ``start``, sequentially (a small buffer,
+    whatever the file's size); only after a damaged record does it map the file to find
+    the next good one. After iterating, ``good_end`` is the end of the last good record
+    and ``skipped`` the damaged bytes passed over."""
+
+    def __init__(self, f: BinaryIO, size: int, start: int) -> None:
+        self.f, self.size, self.start = f, size, start
+        self.good_end, self.skipped = start, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        f, size, pos = self.f, self.size, self.start
+        f.seek(pos)
+        while pos < size:
+            head = f.read(_FRAME.size)
+            if len(head) == _FRAME.size and head[:4] == MAGIC:
+                _, length, crc = _FRAME.unpack(head)
+                if pos + _FRAME.size + length <= size:
+                    payload = f.read(length)
+                    if len(payload) == length and zlib.crc32(payload) == crc:
+                        yield payload
+                        pos = self.good_end = pos + _FRAME.size + length
+                        continue
+            nxt = self._next_good(pos)
+            if nxt < 0:
+                return  # nothing good follows: a torn tail
+            self.skipped += nxt - pos
+            pos = nxt
+            f.seek(pos)
+
+    def _next_good(self, pos: int) -> int:
+        with mmap.mmap(self.f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            nxt = data.find(MAGIC, pos + 1)
+            while nxt >= 0 and _valid_at(data, nxt) < 0:
+                nxt = data.find(MAGIC, nxt + 1)
+            return nxt
 
 
 def replay(path: Path) -> Iterator[dict[str, object]]:
-    """Every good record of ``path`` (migrating a version 1 file first), cutting a torn
-    tail off the file so new records follow the last good one."""
+    """Every good record of ``path``, one at a time (migrating a version 1 file first),
+    then cutting a torn tail off the file so new records follow the last good one."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb") as src:
         head = src.read(len(HEADER))
     if head != HEADER:
         _migrate_v1(path)
-    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        payloads, good_end, skipped = read_records(data, len(HEADER))
-        size = len(data)
-    if skipped or good_end != size:
-        print(f"loki stand-in: {path}: skipped {skipped} damaged bytes, cut "
-              f"{size - good_end} bytes of a torn last record", file=sys.stderr)
-    if good_end != size:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        scan = Scan(f, size, len(HEADER))
+        for payload in scan:
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError:  # a checksum collision on garbage: skip it too
+                continue
+            if isinstance(doc, dict):
+                yield doc
+    if scan.skipped or scan.good_end != size:
+        print(f"loki stand-in: {path}: skipped {scan.skipped} damaged bytes, cut "
+              f"{size - scan.good_end} bytes of a torn last record", file=sys.stderr)
+    if scan.good_end != size:
         with open(path, "r+b") as out:
-            out.truncate(good_end)
-    for p in payloads:
-        try:
-            doc = orjson.loads(p)
-        except orjson.JSONDecodeError:  # a checksum collision on garbage: skip it too
-            continue
-        if isinstance(doc, dict):
-            yield doc
+            out.truncate(scan.good_end)
 
 
 def _migrate_v1(path: Path) -> None:
