@@ -267,7 +267,8 @@ def test_short_trace_ids_are_padded() -> None:
     ("text", "message"),
     [
         ("a" * 33, "TraceID cannot be longer than 32 hex characters: " + "a" * 33),
-        ("12" + "4567890abcdefXYZ", 'strconv.ParseUint: parsing "4567890abcdefXYZ": invalid syntax'),
+        ("12" + "4567890abcdefXYZ",
+         'strconv.ParseUint: parsing "4567890abcdefXYZ": invalid syntax'),
         ("0x12", 'strconv.ParseUint: parsing "0x12": invalid syntax'),
         ("", 'strconv.ParseUint: parsing "": invalid syntax'),
     ],

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .goparse import GoParseError, parse_duration, parse_int, parse_tags_json, parse_trace_id
-from .store import TraceQuery
 
 __all__ = [
     "QueryParamError",
+    "TraceQuery",
     "canonical_trace_id",
     "parse_go_duration",
     "parse_trace_query",
@@ -22,6 +23,20 @@ DEFAULT_LIMIT = 100  # Jaeger's defaultQueryLimit
 DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLookbackDuration
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass
+class TraceQuery:
+    """Search parameters, already parsed; times and durations in microseconds."""
+
+    service: str
+    start_us: int
+    end_us: int
+    operation: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    min_duration_us: int = 0
+    max_duration_us: int = 0
+    limit: int = 100
 
 
 class QueryParamError(ValueError):
