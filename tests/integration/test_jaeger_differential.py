@@ -46,9 +46,13 @@ class Server:
     name: str
     query_url: str
     otlp_url: str
+    client: httpx.Client  # one keep-alive client per server, closed with it
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(self.query_url + path, params=params, timeout=30)
+        return self.client.get(self.query_url + path, params=params)
+
+    def post(self, body: bytes) -> httpx.Response:
+        return self.client.post(self.otlp_url + "/v1/traces", content=body, headers=PROTOBUF)
 
 
 def _free_port() -> int:
@@ -74,21 +78,22 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ctx.data_dir.mkdir(parents=True)
     proc = ServiceProcess.spawn("jaeger", [str(binary), *launch.args(ctx)],
                                 run_dir / "services" / "jaeger.log")
+    client = httpx.Client(timeout=30)
     server = Server("jaeger", f"http://127.0.0.1:{ports['http']}",
-                    f"http://127.0.0.1:{ports['otlp']}")
+                    f"http://127.0.0.1:{ports['otlp']}", client)
     try:
         wait_healthy(proc, server.query_url + (spec.health_path or "/"), timeout=60)
         poll_until("the real Jaeger's OTLP receiver", lambda: _otlp_ready(server), bool,
                    timeout=30)
         yield server
     finally:
+        client.close()
         proc.stop()
 
 
 def _otlp_ready(server: Server) -> bool:
     try:
-        return httpx.post(server.otlp_url + "/v1/traces", content=b"", headers=PROTOBUF,
-                          timeout=5).status_code == 200
+        return server.post(b"").status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -98,7 +103,8 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """labkit's stand-in on free ports, with its own storage."""
     with JaegerStandin(tmp_path_factory.mktemp("jaeger-standin"), otlp_port=0,
                        query_port=0) as server:
-        yield Server("stand-in", server.query_url, server.otlp_url)
+        with httpx.Client(timeout=30) as client:
+            yield Server("stand-in", server.query_url, server.otlp_url, client)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +113,7 @@ def sent(real: Server, standin: Server) -> Payloads:
     payloads = all_payloads()
     for body in payloads.requests:
         for server in (real, standin):
-            response = httpx.post(server.otlp_url + "/v1/traces", content=body, headers=PROTOBUF,
-                                  timeout=30)
+            response = server.post(body)
             assert response.status_code == 200, (server.name, response.text)
     for server in (real, standin):
         for trace_id, count in payloads.span_counts.items():
@@ -309,6 +314,6 @@ def test_search_is_the_same(real: Server, standin: Server, sent: Payloads, name:
 def test_error_answers_are_the_same(real: Server, standin: Server, sent: Payloads,
                                     path: str) -> None:
     """Unknown ids and bad parameters get the same status, content type and body."""
-    responses = [httpx.get(s.query_url + path, timeout=30) for s in (real, standin)]
+    responses = [s.client.get(s.query_url + path) for s in (real, standin)]
     pairs = [(r.status_code, r.headers.get("content-type", ""), r.text) for r in responses]
     assert _diff(*(list(p) for p in pairs), path) == []
