@@ -15,8 +15,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from labkit.alerting.alertmanager_config import render_alertmanager_config
 from labkit.query import alerts
+from labkit.runtime.alertmanager_config import render_alertmanager_config
 from labkit.runtime.provision import find_binary
 
 READY_WAIT_S = 60.0
@@ -78,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     sink_url = f"http://127.0.0.1:{_free_port()}"
     am_url = f"http://127.0.0.1:{_free_port()}"
     sink_log, am_log = folder / "sink.log", folder / "alertmanager.log"
-    sink = _start([sys.executable, "-m", "labkit.alerting.sink", "--host", "127.0.0.1",
+    sink = _start([sys.executable, "-m", "labkit.standins.sink", "--host", "127.0.0.1",
                    "--port", sink_url.rsplit(":", 1)[1], "--data-dir", str(folder / "sink")],
                   sink_log)
     procs = [sink]

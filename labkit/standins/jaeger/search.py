@@ -6,12 +6,12 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
-
-from .store import TraceQuery
 
 __all__ = [
     "QueryParamError",
+    "TraceQuery",
     "canonical_trace_id",
     "parse_go_duration",
     "parse_trace_query",
@@ -36,6 +36,20 @@ _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass
+class TraceQuery:
+    """Search parameters, already parsed; times and durations in microseconds."""
+
+    service: str
+    start_us: int
+    end_us: int
+    operation: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    min_duration_us: int = 0
+    max_duration_us: int = 0
+    limit: int = 100
 
 
 class QueryParamError(ValueError):
