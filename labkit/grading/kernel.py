@@ -23,7 +23,7 @@ __all__ = ["KERNEL_NAME", "SOLUTION_FILES", "KernelJail", "isolation_problem"]
 
 KERNEL_NAME = "labkit-graded"
 # What a student's kernel must never see, relative to the labkit package.
-SOLUTION_FILES = ("exercises/references.yaml",)
+SOLUTION_FILES = ("exercises/references.yaml", "incident/fixes.json")
 # What a kernel needs from an instructor's checkout (everything else in it is hidden).
 REPO_KEEP = (".venv", "stack")
 
