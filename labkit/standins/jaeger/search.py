@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from labkit.durations import GO_UNITS, duration_ns
+
 from .store import TraceQuery
 
 __all__ = [
@@ -21,17 +23,6 @@ __all__ = [
 DEFAULT_LIMIT = 100  # Jaeger's defaultQueryLimit
 DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLookbackDuration
 
-_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -44,25 +35,12 @@ class QueryParamError(ValueError):
 
 def parse_go_duration(text: str) -> int:
     """A Go duration string (``1.2s``, ``500ms``, ``1h30m``) in nanoseconds."""
-    s = text.strip()
-    sign = -1 if s.startswith("-") else 1
-    body = s.lstrip("+-")
-    if body == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        m = _PART.match(body, pos)
-        if m is None:
-            raise QueryParamError(
-                f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
-            )
-        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
-        pos = m.end()
-    if pos == 0 or total > INT64_MAX:  # Go's durations are int64 nanoseconds
+    ns = duration_ns(text, GO_UNITS)
+    if ns is None or abs(ns) > INT64_MAX:  # Go's durations are int64 nanoseconds
         raise QueryParamError(
             f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
         )
-    return sign * int(total)
+    return int(ns)
 
 
 def canonical_trace_id(text: str) -> str:
