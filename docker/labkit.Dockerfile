@@ -28,7 +28,7 @@ ENV PYTHONPATH=/opt/labkit \
     HOME=/tmp
 
 # Fail the build, not the lab, when a module cannot be imported.
-RUN python3 -c "import labkit.gateway, labkit.alerting.sink, labkit.shipper, labkit.standins.loki, labkit.standins.jaeger"
+RUN python3 -c "import labkit.gateway, labkit.standins.sink, labkit.shipper, labkit.standins.loki, labkit.standins.jaeger"
 
 USER 10001
 WORKDIR /tmp

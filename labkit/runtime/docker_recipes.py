@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.config import LabConfig
+from labkit.runtime.alertmanager_config import render_alertmanager_config
 from labkit.runtime.images import image_for
+from labkit.runtime.rules import render_rules
 from labkit.runtime.services import MODEL_NAME
 from labkit.runtime.templates import render, stack_dir
 
@@ -121,7 +123,7 @@ def _jaeger(cfg: LabConfig, standin: bool) -> Recipe:
 
 def _sink(cfg: LabConfig, standin: bool) -> Recipe:
     return Recipe("sink", image_for("sink", cfg), (
-        "python3", "-m", "labkit.alerting.sink", "--host", "0.0.0.0", "--port", "9097",
+        "python3", "-m", "labkit.standins.sink", "--host", "0.0.0.0", "--port", "9097",
         "--data-dir", "/var/lib/labkit-sink"), volumes={"sink": "/var/lib/labkit-sink"})
 
 
@@ -204,9 +206,6 @@ def render_configs(out: Path, config: LabConfig, services: set[str]) -> Path:
     Targets are service names inside the lab's network; listen addresses are 0.0.0.0
     inside each container (only the host side of a published port is loopback).
     """
-    from labkit.alerting.alertmanager_config import render_alertmanager_config
-    from labkit.alerting.rules import render_rules
-
     lab = config.lab_mode
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

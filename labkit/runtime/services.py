@@ -6,8 +6,10 @@ talks to, so their URLs are known when its command line is built.
 
 from __future__ import annotations
 
+from labkit.runtime.alertmanager_config import render_alertmanager_config
 from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, ServiceSpec, register
 from labkit.runtime.images import IMAGES
+from labkit.runtime.rules import render_rules
 from labkit.runtime.templates import render, stack_dir
 
 # Pinned official images for the docker runtime: one table, in labkit/runtime/images.py
@@ -200,16 +202,14 @@ register(ServiceSpec(
     description="labkit's notification sink: every Alertmanager receiver posts here",
     ports={"http": 9097},
     health_path="/health",
-    launches=(_python("labkit.alerting.sink", _sink_args),),
+    launches=(_python("labkit.standins.sink", _sink_args),),
     docker=DockerSpec(image="labkit/gateway:dev", build="docker/gateway.Dockerfile",
-                      command=("python", "-m", "labkit.alerting.sink", "--host", "0.0.0.0")),
+                      command=("python", "-m", "labkit.standins.sink", "--host", "0.0.0.0")),
     url_env="LABKIT_SINK_URL",
 ))
 
 
 def _alertmanager_args(ctx: ServiceContext) -> list[str]:
-    from labkit.alerting.alertmanager_config import render_alertmanager_config
-
     config = render_alertmanager_config(ctx.run_dir / "alertmanager" / "alertmanager.yml",
                                         sink_url=ctx.urls["sink"], lab=ctx.config.lab_mode)
     return [
@@ -320,8 +320,6 @@ def _prometheus_major() -> int:
 
 
 def _prometheus_args(ctx: ServiceContext) -> list[str]:
-    from labkit.alerting.rules import render_rules
-
     lab = ctx.config.lab_mode
     conf_dir = ctx.run_dir / "prometheus"
     major = _prometheus_major()

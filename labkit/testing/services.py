@@ -48,7 +48,7 @@ def run_service(name: str, argv: Sequence[str], *, log_path: Path,
     """:func:`start_service` as a ``with`` block: the service (its whole group) stops at the end.
 
     >>> port = free_port()                                              # doctest: +SKIP
-    >>> with run_service("sink", [sys.executable, "-m", "labkit.alerting.sink", "--port",
+    >>> with run_service("sink", [sys.executable, "-m", "labkit.standins.sink", "--port",
     ...                  str(port)], log_path=tmp / "sink.log",
     ...                  health_url=f"http://127.0.0.1:{port}/health"):    # doctest: +SKIP
     ...     ...

@@ -11,8 +11,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from labkit.alerting.alertmanager_config import render_alertmanager_config
 from labkit.query import alerts
+from labkit.runtime.alertmanager_config import render_alertmanager_config
 from labkit.runtime.provision import find_binary
 from labkit.testing import free_port, poll_until, run_service
 
@@ -34,7 +34,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     sink_port, am_port = free_port(), free_port()
     sink_url, am_url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{am_port}"
     am_log = folder / "alertmanager.log"
-    sink = [sys.executable, "-m", "labkit.alerting.sink", "--host", "127.0.0.1",
+    sink = [sys.executable, "-m", "labkit.standins.sink", "--host", "127.0.0.1",
             "--port", str(sink_port), "--data-dir", str(folder / "sink")]
     with run_service("sink", sink, log_path=folder / "sink.log", health_url=f"{sink_url}/health",
                      timeout=READY_WAIT_S):

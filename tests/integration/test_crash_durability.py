@@ -114,7 +114,7 @@ def test_jaeger_standin_keeps_every_acknowledged_span_after_kill_9(tmp_path: Pat
 def test_sink_keeps_every_acknowledged_notification_after_kill_9(tmp_path: Path) -> None:
     """Notifications the sink answered 200 for survive SIGKILL mid-stream, each exactly once."""
     port = _port()
-    argv = ["labkit.alerting.sink", "--port", str(port), "--data-dir", str(tmp_path / "sink")]
+    argv = ["labkit.standins.sink", "--port", str(port), "--data-dir", str(tmp_path / "sink")]
     base = f"http://127.0.0.1:{port}"
     proc = _start("sink", argv, base + "/health", tmp_path / "sink.log")
 

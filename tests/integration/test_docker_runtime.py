@@ -99,6 +99,7 @@ def docker_lab(tmp_path_factory: pytest.TempPathFactory, engine_url: str,
         lab.up(SERVICES, progress=print)
         yield lab
     finally:
+        lab.close()
         DockerRuntime(config).down(progress=print, volumes=True)
 
 

@@ -107,7 +107,8 @@ def test_connect_prefers_explicit_urls(lab_stack: Lab) -> None:
     lab = connect(LabConfig(run_dir=Path("/nonexistent")),
                   env={"LABKIT_PROMETHEUS_URL": lab_stack.url("prometheus") + "/"})
     assert lab.url("prometheus") == lab_stack.url("prometheus")
-    assert not lab.prometheus.query("up").empty
+    with lab.prometheus as prometheus:
+        assert not prometheus.query("up").empty
 
 
 def _free(port: int) -> bool:

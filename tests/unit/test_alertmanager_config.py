@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.alerting.alertmanager_config import RECEIVERS, render_alertmanager_config
 from labkit.alerting.tools import check_alertmanager_config, route
 from labkit.errors import LabError
+from labkit.runtime.alertmanager_config import RECEIVERS, render_alertmanager_config
 
 SINK = "http://127.0.0.1:9097"
 CONFIGS = [

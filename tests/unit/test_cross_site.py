@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from labkit.alerting.sink import create_app as create_sink
 from labkit.standins.jaeger.app import create_otlp_app, create_query_app
 from labkit.standins.jaeger.store import Store
+from labkit.standins.sink import create_app as create_sink
 
 LOCAL = "http://127.0.0.1:9000"
 ALERT = b'{"version": "4", "status": "firing", "alerts": [{"labels": {"alertname": "Forged"}}]}'

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.alerting.rules import render_rules
 from labkit.dashboards import DASHBOARDS, build_all, build_json
 from labkit.dashboards.build import DASHBOARD_DIR, out_of_sync
 from labkit.dashboards.inference import SEED_DASHBOARD
 from labkit.dashboards.panels import ALERT_THRESHOLDS, time_series
+from labkit.runtime.rules import render_rules
 
 UIDS = list(DASHBOARDS)
 

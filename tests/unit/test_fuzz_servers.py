@@ -22,13 +22,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from starlette.testclient import TestClient
 
-from labkit.alerting.sink import create_app as create_sink
 from labkit.gateway import GatewaySettings, create_app
 from labkit.gateway.logs import setup_logging
 from labkit.standins.jaeger.app import create_otlp_app, create_query_app
 from labkit.standins.jaeger.model import rows_from_request
 from labkit.standins.jaeger.otlp import OTLPDecodeError, decode_request
 from labkit.standins.jaeger.store import Store
+from labkit.standins.sink import create_app as create_sink
 from labkit.testing import FakeLlamaServer
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True,

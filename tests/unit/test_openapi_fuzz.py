@@ -16,9 +16,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from labkit.alerting.sink import create_app as create_sink
 from labkit.gateway import GatewaySettings, create_app
 from labkit.gateway.logs import setup_logging
+from labkit.standins.sink import create_app as create_sink
 from labkit.testing import FakeLlamaServer
 
 LOCAL = {"host": "127.0.0.1:8000"}  # past the Host check, so the routes themselves are fuzzed

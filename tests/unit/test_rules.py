@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.alerting.rules import ALERT_NAMES, render_rule_tests, render_rules
 from labkit.alerting.tools import check_rules, test_rules
 from labkit.errors import BinaryNotFound, LabError
+from labkit.runtime.rules import ALERT_NAMES, render_rule_tests, render_rules
 
 MODES = [pytest.param(False, id="production"), pytest.param(True, id="lab")]
 

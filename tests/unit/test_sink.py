@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from labkit.alerting.sink import create_app
+from labkit.standins.sink import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alerts"
 

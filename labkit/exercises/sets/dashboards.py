@@ -98,7 +98,7 @@ def _add_panel(answer: Any, lab: Any) -> Outcome:
 
 def _alert_threshold(alert: str) -> float:
     """The number the rule compares against, read from the rules as rendered for the lab."""
-    from labkit.alerting.rules import render_rules
+    from labkit.runtime.rules import render_rules
 
     with tempfile.TemporaryDirectory(prefix="labkit-rules-") as tmp:
         for path in render_rules(Path(tmp), lab=True, slots=4):

@@ -6,14 +6,14 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.durations import GO_UNITS, duration_ns
 
-from .store import TraceQuery
-
 __all__ = [
     "QueryParamError",
+    "TraceQuery",
     "canonical_trace_id",
     "parse_go_duration",
     "parse_trace_query",
@@ -27,6 +27,20 @@ DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLoo
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass
+class TraceQuery:
+    """Search parameters, already parsed; times and durations in microseconds."""
+
+    service: str
+    start_us: int
+    end_us: int
+    operation: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    min_duration_us: int = 0
+    max_duration_us: int = 0
+    limit: int = 100
 
 
 class QueryParamError(ValueError):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .model import SpanRow
+from .search import TraceQuery, span_matches_tags
 
-__all__ = ["Store", "TraceQuery"]
+__all__ = ["Store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
@@ -49,20 +49,6 @@ CREATE TABLE IF NOT EXISTS operations (
     PRIMARY KEY (service, name, kind)
 ) WITHOUT ROWID;
 """
-
-
-@dataclass
-class TraceQuery:
-    """Search parameters, already parsed; times and durations in microseconds."""
-
-    service: str
-    start_us: int
-    end_us: int
-    operation: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    min_duration_us: int = 0
-    max_duration_us: int = 0
-    limit: int = 100
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -196,8 +182,6 @@ class Store:
             f"SELECT {columns} FROM spans s JOIN processes p ON p.id = s.process_id "
             f"WHERE {' AND '.join('s.' + w for w in where)} ORDER BY s.start_us DESC"
         )
-        from .search import span_matches_tags  # local: search depends on nothing stored
-
         found: dict[str, None] = {}
         for row in self._reader().execute(sql, args):
             if row[0] in found or (q.tags and not span_matches_tags(row[1], row[2], q.tags)):

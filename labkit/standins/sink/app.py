@@ -1,6 +1,6 @@
 """The notification sink: every lab receiver's webhook lands here and is stored.
 
-Run it as ``python -m labkit.alerting.sink --port 9097 --data-dir DIR``.
+Run it as ``python -m labkit.standins.sink --port 9097 --data-dir DIR``.
 
     POST /hook/<receiver>   Alertmanager webhook (payload version "4"); 200 once stored
     GET  /notifications     stored notifications as JSON (?receiver=&alertname=&status=)
@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from labkit.alerting.store import NotificationStore, PayloadError, parse_payload
 from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, parse_json, read_body
+from labkit.standins.sink.store import NotificationStore, PayloadError, parse_payload
 
 __all__ = ["create_app", "main"]
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: serve the sink until interrupted."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m labkit.alerting.sink", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m labkit.standins.sink", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9097, help="port (default 9097)")
