@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def start_service(name: str, argv: Sequence[str], *, log_path: Path,
+def start_service(name: str, argv: Sequence[str | os.PathLike[str]], *, log_path: Path,
                   health_url: str | None = None, env: dict[str, str] | None = None,
                   cwd: Path | None = None, timeout: float = 30.0) -> ServiceProcess:
     """Start ``argv`` and wait until ``health_url`` answers 200; the caller stops it.
@@ -32,7 +33,7 @@ def start_service(name: str, argv: Sequence[str], *, log_path: Path,
     :class:`~labkit.errors.ServiceStartError` or :class:`~labkit.errors.ServiceNotReady`,
     with the last lines of ``log_path``.
     """
-    proc = ServiceProcess.spawn(name, argv, log_path, env=env, cwd=cwd)
+    proc = ServiceProcess.spawn(name, [os.fspath(a) for a in argv], log_path, env=env, cwd=cwd)
     try:
         wait_healthy(proc, health_url, timeout)
     except BaseException:
@@ -42,7 +43,7 @@ def start_service(name: str, argv: Sequence[str], *, log_path: Path,
 
 
 @contextmanager
-def run_service(name: str, argv: Sequence[str], *, log_path: Path,
+def run_service(name: str, argv: Sequence[str | os.PathLike[str]], *, log_path: Path,
                 health_url: str | None = None, env: dict[str, str] | None = None,
                 cwd: Path | None = None, timeout: float = 30.0) -> Iterator[ServiceProcess]:
     """:func:`start_service` as a ``with`` block: the service (its whole group) stops at the end.
