@@ -9,9 +9,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labkit.config import LabConfig
 from labkit.errors import LabError
+
+if TYPE_CHECKING:
+    from labkit.incident import IncidentRecord
 
 __all__ = ["main"]
 
@@ -236,7 +240,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_incident(args: argparse.Namespace) -> int:
-    from labkit.incident import INCIDENTS, load_record, reset_all_faults, run_incident
+    from labkit.incident import load_record, reset_all_faults, run_incident
     from labkit.lab import connect
 
     lab = connect(_config(args))
@@ -258,12 +262,25 @@ def cmd_incident(args: argparse.Namespace) -> int:
         print(f"labkit incident: {exc}", file=sys.stderr)
         return 1
     print(f"seed {record.seed}: run from t0={record.t0:.3f} to t1={record.t1:.3f}, "
-          f"{record.requests} requests, statuses {record.statuses}")
-    if args.reveal:  # for instructors
-        print(f"  {record.category} ({INCIDENTS[record.category].title}); model {record.model}, "
-              f"user {record.user}; {record.start_offset:.1f} s to {record.end_offset:.1f} s "
-              f"after t0; fix {record.fix}; fault {record.fault}")
+          f"{record.requests} requests")
+    if args.reveal:  # for instructors: the seed's plan, the fix table, the sealed times
+        print("  " + _reveal(record))
     return 0
+
+
+def _reveal(record: IncidentRecord) -> str:
+    """The answers of a run, for instructors (from the plan and the instructors' fix table)."""
+    from labkit.incident import INCIDENTS, plan_incident
+
+    plan = plan_incident(record.seed)
+    table = Path(__file__).resolve().parent / "incident" / "fixes.json"
+    fix = json.loads(table.read_text()).get(plan.category, "?") if table.exists() else \
+        "? (fixes.json is only in the instructors' checkout)"
+    seconds = range(0, int(record.t1 - record.t0) + 2)
+    start, end = (next((f"{s}" for s in seconds if record.near(k, s, 0)), "?")
+                  for k in ("start", "end"))
+    return (f"{plan.category} ({INCIDENTS[plan.category].title}); model {plan.model}, "
+            f"user {plan.user}; {start} s to {end} s after t0; fix {fix}; fault {plan.fault}")
 
 
 def _runtime_option(parser: argparse.ArgumentParser) -> None:
@@ -375,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report(command: str, exc: Exception) -> None:
+    """The error on one line, never a traceback; a tool's output or a service's log lines that
+    the message carries follow it, indented, because they are what the reader acts on."""
+    first, *details = str(exc).strip().splitlines() or [type(exc).__name__]
+    print(f"labkit {command}: error: {first}", file=sys.stderr)
+    for line in details:
+        print(f"    {line}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -391,8 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "load":
             return cmd_load(args, rest)
         return handlers[args.command](args)
-    except (LabError, ValueError) as exc:  # ValueError: a bad LABKIT_* setting
-        print(f"labkit {args.command}: {exc}", file=sys.stderr)
+    except (LabError, ValueError) as exc:  # ValueError: a bad value passed on from the command line
+        _report(args.command, exc)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from tqdm.auto import tqdm
 
 from labkit.grading.execute import run_submission
 from labkit.grading.kernel import KernelJail, isolation_problem
+from labkit.grading.learner import bind_to_learner, incident_problem, learner_parameters
 from labkit.grading.prepare import prepare, source_exercises
 from labkit.grading.report import Row, write_csv, write_feedback, write_summary_plot
-from labkit.grading.score import read_answers, score
+from labkit.grading.score import Recorded, read_answers, score
 
 __all__ = ["GradeSettings", "Submission", "find_submissions", "grade"]
 
@@ -134,6 +136,7 @@ class _Grader:
                        "like the source (01-metrics.ipynb) or keep its labkit metadata")
         source = self.sources[name]
         exercises = [r.exercise for r in source_exercises(source)]
+        learner, note = learner_parameters(submission, source)
         nonce = secrets.token_hex(16)
         scratch = self.tmp / _safe(sub.id)
         scratch.mkdir(parents=True, exist_ok=True)
@@ -148,9 +151,10 @@ class _Grader:
                        verdicts=[v.to_json() for v in verdicts])
         executed = self.out / "executed" / f"{_safe(sub.id)}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
+        started = time.time()
         run = run_submission(prepared, executed, self.jail.kernel_env(scratch),
                              cwd=scratch / "cwd",
-                             parameters=dict(self.settings.parameters),
+                             parameters={**self.settings.parameters, **learner},
                              cell_timeout=self.settings.cell_timeout,
                              notebook_timeout=self.settings.timeout)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -158,12 +162,28 @@ class _Grader:
             answers = read_answers(nbformat.read(executed, as_version=4), nonce, exercises)
         except Exception:
             answers = read_answers(nbformat.v4.new_notebook(), nonce, exercises)
+        if "LEARNER_ID" in learner:
+            answers = self._about_learner(answers, learner["LEARNER_ID"], started)
         with self.score_lock:
             verdicts = score(answers, self.lab)
-        return Row(sub.id, name, run.status, run.error, round(run.duration_s, 1),
+        error = "; ".join(filter(None, [run.error, note]))
+        return Row(sub.id, name, run.status, error, round(run.duration_s, 1),
                    points={v.exercise_id: v.points for v in verdicts},
                    max_points={v.exercise_id: v.max_points for v in verdicts},
                    verdicts=[v.to_json() for v in verdicts])
+
+    def _about_learner(self, answers: dict[str, Recorded], learner_id: int,
+                       started: float) -> dict[str, Recorded]:
+        """Bind seed answers to the submission's learner id, and check its incident run."""
+        answers = bind_to_learner(answers, learner_id)
+        seeded = [e for e, r in answers.items()
+                  if r.answered and isinstance(r.answer, dict) and "seed" in r.answer]
+        if not seeded:
+            return answers
+        problem = incident_problem(learner_id, self.lab, started, time.time())
+        if problem:
+            answers.update({e: Recorded(False, reason=problem) for e in seeded})
+        return answers
 
     def result(self, sub: Submission) -> Row:
         digest = hashlib.sha256(sub.path.read_bytes()).hexdigest()

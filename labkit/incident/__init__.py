@@ -27,6 +27,7 @@ class IncidentRun:
         self.t0 = record.t0  # unix seconds: the run's first request was due
         self.t1 = record.t1  # the last request finished
         self.requests = record.requests
+        self.trace_ids = record.trace_ids  # every request of the run that got an answer
 
     def answer(self, value: Any) -> dict[str, Any] | None:
         """An answer about this run, for ``check``; an unanswered value stays None."""

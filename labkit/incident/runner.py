@@ -12,16 +12,14 @@ import contextlib
 import dataclasses
 import fcntl
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from labkit import faults
-from labkit.incident.catalogue import INCIDENTS
 from labkit.incident.plan import Plan, plan_incident
-from labkit.incident.record import IncidentRecord, incidents_dir
+from labkit.incident.record import IncidentRecord, Truth, incidents_dir
 from labkit.incident.traffic import send_all
 from labkit.runtime.model import SPECIAL_TOKENS
 
@@ -104,7 +102,7 @@ def run_incident(seed: int, lab: Any = None, *, progress: bool = True) -> Incide
     """Inject learner ``seed``'s incident into the running lab, and record what was done.
 
     Blocks for the whole run (about a minute and a half), then waits for the signals to
-    land. Returns the record (which holds the answers: do not print it to a learner).
+    land. Returns the record: the run's window, and what was injected, sealed.
     """
     if lab is None:
         from labkit.lab import connect
@@ -133,10 +131,10 @@ def run_incident(seed: int, lab: Any = None, *, progress: bool = True) -> Incide
             start, end = min(sent), max(sent)
         t1 = max(r["sent"] + r["seconds"] for r in results)
         time.sleep(SETTLE_S)
-        record = IncidentRecord(
-            seed=plan.seed, category=plan.category, model=plan.model, user=plan.user,
-            fix=INCIDENTS[plan.category].fix, t0=t0, t1=t1, start=start, end=end,
-            fault=plan.fault, requests=len(results),
-            statuses={str(k): v for k, v in sorted(Counter(r["status"] for r in results).items())})
+        truth = Truth(category=plan.category, model=plan.model, user=plan.user, start=start,
+                      end=end)
+        record = IncidentRecord.seal(
+            seed=plan.seed, truth=truth, t0=t0, t1=t1, requests=len(results),
+            trace_ids=[r["trace_id"] for r in results if r["status"]])
         record.save(lab.config)
     return record

@@ -8,13 +8,13 @@ to parse, so a template bug names its file instead of breaking a service.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
+from labkit.config import LabConfig
 from labkit.durations import parse_duration
 from labkit.errors import LabError
 
@@ -24,8 +24,7 @@ __all__ = ["render", "render_file", "render_string", "seconds", "stack_dir"]
 
 def stack_dir() -> Path:
     """The ``stack/`` folder: ``$LABKIT_STACK_DIR``, else the one beside the package."""
-    override = os.environ.get("LABKIT_STACK_DIR")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "stack"
+    path = LabConfig.from_env().stack_dir or Path(__file__).resolve().parents[2] / "stack"
     if not path.is_dir():
         raise LabError(
             f"stack directory not found at {path}; run labkit from a checkout "

@@ -12,7 +12,7 @@ from labkit.config import LabConfig
 from labkit.errors import QueryHTTPError
 from labkit.exercises import evaluate
 from labkit.incident import ALL, IncidentRecord
-from labkit.incident.catalogue import INCIDENTS
+from labkit.incident.record import Truth
 from labkit.query.jaeger import COLUMNS
 
 T0 = 1_800_000_000.0
@@ -20,9 +20,8 @@ START, END = T0 + 25.0, T0 + 52.0
 
 
 def record(category: str, model: str = ALL, user: str = ALL, seed: int = 7) -> IncidentRecord:
-    return IncidentRecord(seed=seed, category=category, model=model, user=user,
-                          fix=INCIDENTS[category].fix, t0=T0, t1=T0 + 72, start=START, end=END,
-                          fault={}, requests=150, statuses={"200": 150})
+    return IncidentRecord.seal(seed=seed, truth=Truth(category, model, user, START, END),
+                               t0=T0, t1=T0 + 72, requests=150, trace_ids=["ab" * 16])
 
 
 def span(trace: str, sid: str, parent: str | None, op: str, at: float, ms: float,

@@ -8,7 +8,8 @@ import pytest
 
 from labkit.cli import main
 from labkit.config import LabConfig
-from labkit.incident import IncidentRecord
+from labkit.incident import IncidentRecord, plan_incident
+from labkit.incident.record import Truth
 
 
 @pytest.fixture
@@ -27,16 +28,17 @@ def test_show_without_a_run_says_what_to_run(lab_dir: Path, capsys: pytest.Captu
 def test_show_hides_the_answers_unless_revealed(lab_dir: Path,
                                                 capsys: pytest.CaptureFixture) -> None:
     """A learner's `show` gives the run's window; `--reveal` adds the answers for instructors."""
-    IncidentRecord(seed=4, category="oversized_prompts", model="labkit-tiny", user="user_2",
-                   fix="E", t0=100.0, t1=180.0, start=125.0, end=150.0, fault={},
-                   requests=90, statuses={"200": 70, "400": 20}).save(LabConfig(run_dir=lab_dir))
+    plan = plan_incident(4)
+    truth = Truth(plan.category, plan.model, plan.user, 125.0, 150.0)
+    IncidentRecord.seal(seed=4, truth=truth, t0=100.0, t1=180.0, requests=90,
+                        trace_ids=[]).save(LabConfig(run_dir=lab_dir))
     assert main(["incident", "show", "--seed", "4"]) == 0
     plain = capsys.readouterr().out
-    assert "t0=100.000" in plain and "oversized" not in plain and "user_2" not in plain
+    assert "t0=100.000" in plain and "oversized" not in plain and plan.user not in plain
     assert main(["incident", "show", "--seed", "4", "--reveal"]) == 0
     revealed = capsys.readouterr().out
-    assert "oversized_prompts" in revealed and "user_2" in revealed
-    assert "25.0 s to 50.0 s" in revealed
+    assert "oversized_prompts" in revealed and plan.user in revealed
+    assert "25 s to 50 s" in revealed and "fix E" in revealed
 
 
 def test_start_needs_a_seed(lab_dir: Path, capsys: pytest.CaptureFixture) -> None:

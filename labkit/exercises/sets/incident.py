@@ -4,7 +4,9 @@ Each answer travels with the learner's seed (``incident.answer(run, value)``); t
 loads that seed's record from the lab's run directory (written by the incident run, again
 by the grader's re-run) and, for the trace id, asks Jaeger. Times are seconds after the
 run began (``run.t0``), so they hold for every re-run of the same seed; unix timestamps
-are accepted too, against the latest run.
+are accepted too, against the latest run. The record holds no answer in clear text: each
+check asks it a yes/no question (see :mod:`labkit.incident.record`), so a verdict says no
+more than pass or fail (no "N s too early").
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from labkit.errors import QueryHTTPError
 from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.incident import catalogue
 from labkit.incident.catalogue import ALL, CATEGORIES, FIXES, INCIDENTS, MODELS, USERS
 from labkit.incident.record import IncidentRecord, load_record
 from labkit.incident.symptoms import symptom_problem
@@ -45,8 +48,7 @@ def _evidence(check: Callable[[Any, Any], Outcome]) -> Callable[[Any, Any], Outc
     def wrapped(answer: Any, lab: Any) -> Outcome:
         outcome = check(answer, lab)
         _, record = _unpack(answer, lab)
-        on = {"incident_record": {"seed": record.seed, "t0": record.t0,
-                                  "category": record.category}}
+        on = {"incident_record": {"seed": record.seed, "t0": record.t0, "salt": record.salt}}
         return dataclasses.replace(outcome, evaluated_on=on)
     return wrapped
 
@@ -88,8 +90,8 @@ def _category(answer: Any, lab: Any) -> Outcome:
     value, record = _unpack(answer, lab)
     if not isinstance(value, str) or value.strip() not in CATEGORIES:
         raise CheckFailed(f"answer with one of {', '.join(CATEGORIES)}")
-    if value.strip() == record.category:
-        return Outcome(True, f"{record.category}: {INCIDENTS[record.category].title}")
+    if record.is_("category", value.strip()):
+        return Outcome(True, f"{value.strip()}: {INCIDENTS[value.strip()].title}")
     return Outcome(False, f"{value.strip()} is not what the signals show")
 
 
@@ -105,12 +107,11 @@ def _window(answer: Any, lab: Any) -> Outcome:
     start, end = to_offset(value["start"], record.t0), to_offset(value["end"], record.t0)
     if not start < end:
         raise CheckFailed(f"the window ends ({end:.1f} s) before it starts ({start:.1f} s)")
-    errors = {"start": start - record.start_offset, "end": end - record.end_offset}
-    off = {k: v for k, v in errors.items() if abs(v) > TOLERANCE_S}
+    off = [k for k, v in (("start", start), ("end", end))
+           if not record.near(k, v, TOLERANCE_S)]
     if off:
-        said = ", ".join(f"{k} is {abs(v):.0f} s too {'late' if v > 0 else 'early'}"
-                         for k, v in off.items())
-        return Outcome(False, f"{said} (tolerance {TOLERANCE_S:g} s)")
+        return Outcome(False, f"the {' and the '.join(off)} {'is' if len(off) == 1 else 'are'} "
+                              f"more than {TOLERANCE_S:g} s from the injected window's")
     return Outcome(True, f"{start:.1f} s to {end:.1f} s after t0: within {TOLERANCE_S:g} s "
                          "of the injected window")
 
@@ -119,10 +120,9 @@ def _scope(field: str, known: tuple[str, ...]):  # type: ignore[no-untyped-def]
     def check(answer: Any, lab: Any) -> Outcome:
         value, record = _unpack(answer, lab)
         name = _name(value, known, field)
-        truth = getattr(record, field)
-        if name == truth:
-            return Outcome(True, f"{field}: {truth}")
-        if truth == ALL:
+        if record.is_(field, name):
+            return Outcome(True, f"{field}: {name}")
+        if name != ALL and record.is_(field, ALL):
             return Outcome(False, f"{name} is not the only {field} affected")
         return Outcome(False, f"{'every ' + field if name == ALL else name} is not the one")
     return _evidence(check)
@@ -156,7 +156,8 @@ def _trace(answer: Any, lab: Any) -> Outcome:
     problem = symptom_problem(spans, record)
     if problem:
         return Outcome(False, problem)
-    return Outcome(True, f"trace {trace_id} shows it: {INCIDENTS[record.category].symptom}")
+    shown = next(i.symptom for c, i in INCIDENTS.items() if record.is_("category", c))
+    return Outcome(True, f"trace {trace_id} shows it: {shown}")
 
 
 @exercise("incident.fix", title="The fix",
@@ -168,6 +169,7 @@ def _fix(answer: Any, lab: Any) -> Outcome:
     if not isinstance(value, str) or value.strip().upper() not in FIXES:
         raise CheckFailed(f"answer with one letter of {', '.join(FIXES)}")
     choice = value.strip().upper()
-    if choice == record.fix:
+    if any(record.is_("category", c) and catalogue.fix_digest(c, choice) in catalogue.FIX_DIGESTS
+           for c in CATEGORIES):
         return Outcome(True, f"{choice}: {FIXES[choice]}")
     return Outcome(False, f"{choice} does not remove the cause of this incident")
