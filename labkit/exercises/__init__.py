@@ -33,12 +33,13 @@ _MATERIAL = {
     "TARGET_RATE": ("labkit.exercises.sets.capacity", "TARGET_RATE"),
     "KNEE_FACTOR": ("labkit.exercises.sets.capacity", "KNEE_FACTOR"),
     "CAPACITY_STEP": ("labkit.exercises.sets.capacity", "STEP"),
+    "on_traces": ("labkit.exercises.trace_answers", "on_traces"),
 }
 
 __all__ = ["CAPACITY_STEP", "KNEE_FACTOR", "KUBERNETES_PODS", "MIME_TYPE", "SLO_P95_S",
            "TARGET_RATE", "CheckFailed", "Exercise", "Outcome", "Verdict", "all_exercises",
            "check", "check_config", "discovered_targets", "evaluate", "exercise", "get",
-           "windowed"]
+           "on_traces", "windowed"]
 
 
 def __getattr__(name: str) -> Any:

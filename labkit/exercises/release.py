@@ -53,6 +53,10 @@ def _assigned_names(block: str) -> list[str]:
         return []
     names: list[str] = []
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):  # an answer function
+            if node.name not in names:
+                names.append(node.name)
+            continue
         targets = node.targets if isinstance(node, ast.Assign) else \
             [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
         for target in targets:

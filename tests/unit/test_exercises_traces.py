@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from labkit.exercises.core import CheckFailed, evaluate
+from labkit.exercises.core import evaluate
 from labkit.exercises.sets import traces
 from labkit.exercises.sets.traces import (
     error_span_count,
@@ -18,6 +18,8 @@ from labkit.exercises.sets.traces import (
     top_self_time_operation,
     windowed,
 )
+from labkit.exercises.trace_answers import on_traces
+from labkit.exercises.trace_fixture import FIXTURE_ID
 from labkit.query.jaeger import traces_to_frame
 from tests.unit.exercise_helpers import cases
 
@@ -78,12 +80,17 @@ def _window_payload() -> dict[str, Any]:
 
 
 class FakeJaeger:
+    """A live Jaeger holding ``payload`` for any search."""
+
     def __init__(self, payload: dict[str, Any]) -> None:
         self.payload, self.calls = payload, []  # type: list[dict[str, Any]]
 
     def fetch_traces(self, service: str, **search: Any) -> dict[str, Any]:
         self.calls.append({"service": service, **search})
         return self.payload
+
+    def find_traces(self, service: str, **search: Any) -> pd.DataFrame:
+        return traces_to_frame(self.fetch_traces(service, **search))
 
 
 class FakeLoki:
@@ -101,9 +108,12 @@ class FakeLoki:
         return pd.DataFrame(rows, columns=["timestamp", "line"])
 
 
+EMPTY = {"data": [], "total": 0, "limit": 0, "offset": 0, "errors": None}
+
+
 class FakeLab:
     def __init__(self, payload: dict[str, Any] | None = None) -> None:
-        self.jaeger = FakeJaeger(payload or _window_payload())
+        self.jaeger = FakeJaeger(_window_payload() if payload is None else payload)
         self.loki = FakeLoki([f'{{"trace_id": "{n:032x}"}}' for n in range(1, 7)])
 
 
@@ -158,125 +168,195 @@ def test_first_token_ms_reads_span_events() -> None:
     assert sorted(ttft.round(6)) == [5.0, 7.0, 9.0]
 
 
-@pytest.mark.parametrize(
-    ("exercise", "answer", "status"),
-    [
-        ("traces.slowest_trace", f"{4:032x}", "passed"),
-        ("traces.slowest_trace", f"{1:032x}", "failed"),
-        ("traces.slowest_trace", "4", "passed"),  # Jaeger accepts ids without leading zeros
-        ("traces.top_self_time_operation", "chat_completion", "passed"),
-        ("traces.top_self_time_operation", "inference", "failed"),
-        ("traces.top_self_time_operation", "nope", "failed"),
-        # inference 20+30+40+20 + 14*25 ms over requests 24+34+44+324+1+1 + 14*69 ms
-        ("traces.inference_fraction", 460 / 1394, "passed"),
-        ("traces.inference_fraction", 0.5, "failed"),
-        ("traces.error_spans", 4, "passed"),
-        ("traces.error_spans", 2, "failed"),
-        ("traces.error_spans", "4", "failed"),
-        ("traces.ttft_p50_ms", 9.0, "passed"),  # first tokens at 5, 7, 9, 30 and 40 ms
-        ("traces.ttft_p50_ms", 7.0, "failed"),
-        ("traces.trace_logs", f'{{job="llm-api"}} |= "{4:032x}"', "passed"),
-        ("traces.trace_logs", f'{{job="llm-api"}} | json | trace_id="{4:032x}"', "passed"),
-        ("traces.trace_logs", '{job="llm-api"} |= "trace_id"', "failed"),
-        ("traces.trace_logs", 'sum(count_over_time({job="llm-api"}[1m]))', "failed"),
-    ],
-    ids=lambda v: str(v)[:24],
-)
-def test_checks_recompute_from_the_window(exercise: str, answer: Any, status: str) -> None:
-    """Each check recomputes the reference from the traces of the answer's window."""
-    verdict = evaluate(exercise, windowed(answer, WINDOW), FakeLab())
-    assert verdict.status == status, verdict.detail
+
+# -- function answers, judged on the fixed traces (an empty live Jaeger: the fixture decides) --
+
+ROOT = traces.ROOT
 
 
-def test_checks_search_the_answers_window() -> None:
-    """The check asks Jaeger for the window that came with the answer, not for 'now'."""
-    lab = FakeLab()
-    evaluate("traces.error_spans", windowed(4, WINDOW), lab)
-    (call,) = lab.jaeger.calls
-    assert (call["service"], call["start"], call["end"]) == ("llm-api", WINDOW["start"],
-                                                              WINDOW["end"])
+def _spans(j: Any, w: dict[str, float], service: str = "llm-api", **search: Any) -> pd.DataFrame:
+    search.setdefault("limit", 5000)
+    return j.find_traces(service, start=w["start"], end=w["end"], **search)
 
 
-def test_answer_without_window_fails_with_a_hint() -> None:
-    """A bare answer (no window) fails and says how to pass one."""
-    verdict = evaluate("traces.error_spans", 4, FakeLab())
-    assert verdict.status == "failed" and "windowed(" in verdict.detail
+def _roots(spans: pd.DataFrame) -> pd.DataFrame:
+    return spans[spans.operation == ROOT]
 
 
-def test_a_window_with_a_few_traces_is_not_the_notebooks() -> None:
-    """A window holding a handful of traces (chosen to make the answer easy) fails."""
-    few = _window_payload()
-    few["data"] = few["data"][:3]
-    verdict = evaluate("traces.slowest_trace", windowed(f"{3:032x}", WINDOW), FakeLab(few))
-    assert verdict.status == "failed" and "3 llm-api trace(s)" in verdict.detail
+def _self(spans: pd.DataFrame) -> pd.DataFrame:
+    children = spans.groupby(["trace_id", "parent_id"]).duration_ms.sum()
+    own = [children.get((t, s), 0.0) for t, s in zip(spans.trace_id, spans.span_id, strict=True)]
+    return spans.assign(self_ms=spans.duration_ms - own)
 
 
-def test_verdicts_record_their_window() -> None:
-    """Each verdict names the window it recomputed the answer over."""
-    verdict = evaluate("traces.error_spans", windowed(4, WINDOW), FakeLab())
-    assert verdict.evaluated_on == {"live": {"start": WINDOW["start"], "end": WINDOW["end"]}}
+def _ttfts(j: Any, w: dict[str, float], **search: Any) -> pd.Series:
+    search.setdefault("limit", 5000)
+    found = j.fetch_traces("llm-api", start=w["start"], end=w["end"], **search)
+    return pd.Series([float(f["value"]) * 1000 for t in found["data"] for s in t["spans"]
+                      for log in s["logs"] for f in log["fields"]
+                      if f["key"] == "gen_ai.server.time_to_first_token"])
 
 
-def test_empty_window_fails_clearly() -> None:
-    """No traces in the window: the learner is told to run the traffic cells."""
-    verdict = evaluate("traces.slowest_trace", windowed("ab", WINDOW),
-                       FakeLab({"data": [], "total": 0, "limit": 0, "offset": 0, "errors": None}))
-    assert verdict.status == "failed" and "traffic" in verdict.detail
+def _fraction(spans: pd.DataFrame, part: str = "inference", whole: str = ROOT) -> float:
+    return (spans.loc[spans.operation == part, "duration_ms"].sum()
+            / spans.loc[spans.operation == whole, "duration_ms"].sum())
 
 
-def test_unpack_rejects_reversed_window() -> None:
-    """A window that ends before it starts is refused."""
-    with pytest.raises(CheckFailed, match="ends before"):
-        traces._unpack({"answer": 1, "start": 2.0, "end": 1.0})
+def _slowest(spans: pd.DataFrame) -> str:
+    return _roots(spans).sort_values("duration_ms").trace_id.iloc[-1]
 
 
-SLOWEST = f"{4:032x}"
-TABLES = {
+def _errors(spans: pd.DataFrame) -> int:
+    return int((spans.status == "error").sum())
+
+
+FUNCTION_TABLES: dict[str, list[Any]] = {
     "traces.slowest_trace": cases(
-        [SLOWEST, "4", SLOWEST.upper()],
-        {"second-slowest": f"{3:032x}", "fastest": f"{1:032x}", "an-error": f"{5:032x}",
-         "its-root-span-id": f"{4:04x}{0:012x}", "not-in-window": "f" * 32, "empty-id": "0"}),
-    "traces.top_self_time_operation": [
-        pytest.param("chat_completion", "passed", id="right-0"),
-        *cases([], {"inference": "inference", "the-root": traces.ROOT, "tokenize": "tokenize",
-                    "post_process": "post_process", "unknown": "nope"})],
+        [lambda j, w: _slowest(_spans(j, w)),
+         lambda j, w: _roots(_spans(j, w, min_duration="1ms")).set_index("trace_id")
+         .duration_ms.idxmax().upper()],
+        {"default-limit": lambda j, w: _slowest(_spans(j, w, limit=20)),
+         "longest-chat-completion": lambda j, w: _spans(j, w).query(
+             "operation == 'chat_completion'").sort_values("duration_ms").trace_id.iloc[-1],
+         "wrong-service": lambda j, w: _slowest(_spans(j, w, "llm-batch")),
+         "a-single-trace": lambda j, w: _slowest(_spans(j, w, limit=1)),
+         "fastest": lambda j, w: _roots(_spans(j, w)).sort_values("duration_ms").trace_id.iloc[0],
+         "span-id": lambda j, w: _roots(_spans(j, w)).sort_values("duration_ms").span_id.iloc[-1],
+         "a-constant": lambda j, w: "0" * 31 + "1"}),
+    "traces.top_self_time_operation": cases(
+        [lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.quantile(0.95).idxmax(),
+         lambda j, w: str(traces.top_self_time_operation(_spans(j, w)).index[0])],
+        {"mean": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.mean().idxmax(),
+         "median": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.median()
+         .idxmax(),
+         "p99": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.quantile(0.99)
+         .idxmax(),
+         "max": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.max().idxmax(),
+         "duration-not-self": lambda j, w: _spans(j, w).query(f"operation != '{ROOT}'")
+         .groupby("operation").duration_ms.quantile(0.95).idxmax(),
+         "a-constant": lambda j, w: "chat_completion"}),
     "traces.inference_fraction": cases(
-        [460 / 1394, 460 / 1394 * 1.01],
-        {"half": 0.5, "zero": 0, "one": 1, "percent": 100 * 460 / 1394,
-         "first-six-traces": 110 / 428,
-         "mean-per-trace": (20 / 24 + 30 / 34 + 40 / 44 + 20 / 324 + 14 * 25 / 69) / 20}),
+        [lambda j, w: _fraction(_spans(j, w)),
+         lambda j, w: traces.inference_fraction(_spans(j, w, tags={"otel.scope.name":
+                                                                    "labkit.gateway"}))],
+        {"over-chat-completion": lambda j, w: _fraction(_spans(j, w), whole="chat_completion"),
+         "mean-of-ratios": lambda j, w: _spans(j, w).pivot_table(
+             index="trace_id", columns="operation", values="duration_ms", aggfunc="sum")
+         .fillna(0).eval(f"inference / `{ROOT}`").mean(),
+         "default-limit": lambda j, w: _fraction(_spans(j, w, limit=20)),
+         "self-time": lambda j, w: _fraction(_self(_spans(j, w)).assign(
+             duration_ms=lambda f: f.self_ms.where(f.operation == "inference", f.duration_ms))),
+         "percent": lambda j, w: 100 * _fraction(_spans(j, w)),
+         "a-constant": lambda j, w: 0.5}),
     "traces.error_spans": cases(
-        [4, 4.0],
-        {"error-traces": 2, "zero": 0, "one": 1, "all-spans-of-errors": 6, "as-text": "4",
-         "true": True}),
+        [lambda j, w: _errors(_spans(j, w)),
+         lambda j, w: _errors(_spans(j, w, tags={"error": "true"}, limit=1000))],
+        {"error-traces": lambda j, w: _spans(j, w).query("status == 'error'").trace_id.nunique(),
+         "chat-spans-only": lambda j, w: _errors(_spans(j, w).query(
+             "operation == 'chat_completion'")),
+         "default-limit": lambda j, w: _errors(_spans(j, w, limit=20)),
+         "tag-search-of-five": lambda j, w: _errors(_spans(j, w, tags={"error": "true"},
+                                                           limit=5)),
+         "wrong-service": lambda j, w: _errors(_spans(j, w, "llm-batch")),
+         "http-4xx-and-5xx": lambda j, w: int(sum(a.get("http.response.status_code", 0) >= 400
+                                                  for a in _spans(j, w).attributes)),
+         "a-constant": lambda j, w: 0}),
     "traces.ttft_p50_ms": cases(
-        [9.0, 9.1],
-        {"mean": 18.2, "seconds": 0.009, "max": 40.0, "min": 5.0, "zero": 0.0,
-         "first-three-only": 7.0}),
-    "traces.trace_logs": cases(
-        [f'{{job="llm-api"}} |= "{SLOWEST}"', f'{{job="llm-api"}} | json | trace_id="{SLOWEST}"'],
-        {"any-trace": '{job="llm-api"} |= "trace_id"', "every-line": '{job="llm-api"}',
-         "errors-only": f'{{job="llm-api", level="ERROR"}} |= "{SLOWEST}"',
-         "another-trace": f'{{job="llm-api"}} |= "{1:032x}"',
-         "metric": f'count_over_time({{job="llm-api"}} |= "{SLOWEST}" [1m])'}),
+        [lambda j, w: _ttfts(j, w).median(),
+         lambda j, w: float(_ttfts(j, w, limit=1000).quantile(0.5))],
+        {"mean": lambda j, w: _ttfts(j, w).mean(),
+         "seconds": lambda j, w: _ttfts(j, w).median() / 1000,
+         "p95": lambda j, w: _ttfts(j, w).quantile(0.95),
+         "default-limit": lambda j, w: _ttfts(j, w, limit=20).median(),
+         "min": lambda j, w: _ttfts(j, w).min(),
+         "a-constant": lambda j, w: 20.0}),
 }
 
 
 @pytest.mark.parametrize(("exercise_id", "answer", "expected"), [
     pytest.param(ex, *p.values, id=f"{ex.split('.')[1]}-{p.id}")
-    for ex, params in TABLES.items() for p in params])
-def test_only_right_answers_pass(exercise_id: str, answer: Any, expected: str) -> None:
-    """On a window of 20 traces, each right answer passes and each plausible wrong one fails."""
-    verdict = evaluate(exercise_id, windowed(answer, WINDOW), FakeLab())
+    for ex, params in FUNCTION_TABLES.items() for p in params])
+def test_only_right_functions_pass_on_the_fixed_traces(exercise_id: str, answer: Any,
+                                                       expected: str) -> None:
+    """On the fixed traces alone (nothing live), right functions pass and wrong ones fail."""
+    lab = FakeLab(EMPTY)
+    verdict = evaluate(exercise_id, on_traces(answer, WINDOW, lab), lab)
+    assert verdict.status == expected, verdict.detail
+    assert verdict.evaluated_on["fixture"] == FIXTURE_ID
+
+
+def test_a_function_right_on_the_fixture_must_be_right_live_too() -> None:
+    """Live traces in the window: the function's live result is compared with the reference."""
+    lab = FakeLab()
+    right = evaluate("traces.error_spans", on_traces(lambda j, w: _errors(_spans(j, w)),
+                                                     WINDOW, lab), lab)
+    assert right.passed, right.detail
+    assert right.evaluated_on["live"] == {"start": WINDOW["start"], "end": WINDOW["end"],
+                                          "traces": 20, "compared": True}
+    record = on_traces(lambda j, w: _errors(_spans(j, w)), WINDOW, FakeLab(EMPTY))
+    record["live"] = {"value": 5}  # the window holds 4 error spans
+    wrong = evaluate("traces.error_spans", record, lab)
+    assert wrong.status == "failed" and "not on the live window" in wrong.detail
+
+
+def test_the_live_search_uses_the_answers_window() -> None:
+    """The function and the reference both search the window that came with the answer."""
+    lab = FakeLab()
+    evaluate("traces.error_spans", on_traces(lambda j, w: _errors(_spans(j, w)), WINDOW, lab),
+             lab)
+    assert {(c["service"], c["start"], c["end"]) for c in lab.jaeger.calls} == {
+        ("llm-api", WINDOW["start"], WINDOW["end"])}
+
+
+def test_function_answers_unanswered_and_malformed() -> None:
+    """None stays 'not attempted'; a value instead of a function, a bare value or a function
+    that raises fail with a message that says what to do."""
+    lab = FakeLab(EMPTY)
+    assert on_traces(None, WINDOW, lab) is None
+    assert evaluate("traces.error_spans", on_traces(None, WINDOW, lab), lab).status == \
+        "not attempted"
+    value = evaluate("traces.error_spans", on_traces(4, WINDOW, lab), lab)
+    assert value.status == "failed" and "on_traces(your_function, WINDOW)" in value.detail
+    bare = evaluate("traces.error_spans", 4, lab)
+    assert bare.status == "failed" and "on_traces(" in bare.detail
+    raising = evaluate("traces.error_spans", on_traces(lambda j, w: 1 / 0, WINDOW, lab), lab)
+    assert raising.status == "failed" and "ZeroDivisionError" in raising.detail
+    old = {**on_traces(lambda j, w: 0, WINDOW, lab), "fixture": "gateway-traces-v0"}
+    assert "run the answer's cells again" in evaluate("traces.error_spans", old, lab).detail
+
+
+def test_records_are_plain_json() -> None:
+    """What on_traces records survives JSON (numpy scalars become Python numbers)."""
+    import json
+
+    lab = FakeLab(EMPTY)
+    record = on_traces(lambda j, w: _spans(j, w).duration_ms.sum(), WINDOW, lab)
+    assert json.loads(json.dumps(record)) == record
+
+
+SLOWEST = f"{4:032x}"
+LOG_TABLE = cases(
+    [f'{{job="llm-api"}} |= "{SLOWEST}"', f'{{job="llm-api"}} | json | trace_id="{SLOWEST}"'],
+    {"any-trace": '{job="llm-api"} |= "trace_id"', "every-line": '{job="llm-api"}',
+     "errors-only": f'{{job="llm-api", level="ERROR"}} |= "{SLOWEST}"',
+     "another-trace": f'{{job="llm-api"}} |= "{1:032x}"',
+     "metric": f'count_over_time({{job="llm-api"}} |= "{SLOWEST}" [1m])'})
+
+
+@pytest.mark.parametrize(("answer", "expected"), [pytest.param(*p.values, id=p.id)
+                                                  for p in LOG_TABLE])
+def test_only_right_trace_log_queries_pass(answer: str, expected: str) -> None:
+    """The slowest live trace's lines: on the fixed log streams, then live over the window."""
+    verdict = evaluate("traces.trace_logs", windowed(answer, WINDOW), FakeLab())
     assert verdict.status == expected, verdict.detail
 
 
 def test_every_traces_exercise_has_a_table() -> None:
-    """At least five wrong answers each; two right ones where more than one can be right."""
+    """At least five wrong answers and two right ones each."""
     from labkit.exercises import all_exercises
 
-    assert {e.id for e in all_exercises("traces.")} == set(TABLES)
-    for ex, params in TABLES.items():
+    tables = {**FUNCTION_TABLES, "traces.trace_logs": LOG_TABLE}
+    assert {e.id for e in all_exercises("traces.")} == set(tables)
+    for params in tables.values():
         assert sum(p.values[1] == "failed" for p in params) >= 5
-        if ex != "traces.top_self_time_operation":  # an operation has one name
-            assert sum(p.values[1] == "passed" for p in params) >= 2
+        assert sum(p.values[1] == "passed" for p in params) >= 2

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from labkit.cli import main
+from labkit.exercises.references import REFERENCES_FILE
 from labkit.exercises.release import release_work, strip_solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -132,3 +134,34 @@ def test_labkit_lab_without_notebooks_says_what_to_do(tmp_path: Path,
     assert main(["lab", "--work", str(tmp_path / "w"), "--notebooks", str(tmp_path),
                  "--no-open"]) == 2
     assert "no lab notebooks" in capsys.readouterr().err
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _reference_patterns() -> dict[str, re.Pattern[str]]:
+    """Each reference answer of references.yaml as a whitespace-blind pattern; a placeholder
+    such as ``{trace_id}`` stands for any text (``trace_id="<id>"`` gives the answer away)."""
+    patterns = {}
+    for exercise_id, answer in yaml.safe_load(REFERENCES_FILE.read_text()).items():
+        parts = re.split(r"\{[a-z_]+\}", _squeezed(str(answer)))
+        patterns[exercise_id] = re.compile(".+?".join(map(re.escape, parts)))
+    return patterns
+
+
+def test_no_student_copy_contains_a_reference_answer() -> None:
+    """No student copy of any notebook holds a reference answer of references.yaml verbatim
+    (whitespace aside), in its code or its prose, while the source notebooks do."""
+    patterns = _reference_patterns()
+    in_sources: set[str] = set()
+    leaks = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        source = nbformat.read(path, as_version=4)
+        text = _squeezed("\n".join(c.source for c in source.cells))
+        in_sources |= {k for k, p in patterns.items() if p.search(text)}
+        copy = strip_solutions(source, path.name)
+        text = _squeezed("\n".join(c.source for c in copy.cells))
+        leaks += [f"{path.name}: {k}" for k, p in patterns.items() if p.search(text)]
+    assert len(in_sources) >= 10, "the matcher should find the answers in the solutions"
+    assert not leaks, leaks

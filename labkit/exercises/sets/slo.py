@@ -1,15 +1,15 @@
 """Exercises of notebook 06 (SLOs and cost).
 
-The SLI queries are judged on the synthetic gateway series and live, like notebook 01's
-(:mod:`labkit.exercises.promql_check`), as a ratio or in percent.
+The SLI queries, the error budget remaining and the latency burn rate are PromQL, judged on
+the synthetic gateway series at the exercise's own instants and live, like notebook 01's
+(:mod:`labkit.exercises.promql_check`): a learner cannot pick a quiet instant whose budget
+is untouched. The SLIs are accepted as a ratio or in percent.
 
-Numbers (a budget, a burn rate, a cost) are answered as ``{"value": number, "at":
-unix_seconds}``, ``at`` being the end of the notebook's traffic. The exercise fixes the
-window: the ``[5m]`` SLO window ending at ``at``. The check recomputes the number itself from
-Prometheus or the usage database over that window, and requires the window to hold the
-notebook's traffic (enough requests, and the bad events the number is about), so a window
-chosen to make the answer trivial (no traffic, no failure) fails. Prometheus and the usage
-database keep that window, so a re-check later gives the same verdict.
+The token costs are numbers answered as ``{"value": number, "at": unix_seconds}``, ``at``
+being the end of the notebook's traffic: the check recomputes the number from the usage
+database over the ``[5m]`` before ``at`` and requires that window to hold the notebook's
+traffic, so an empty window fails; the usage database keeps it, so a re-check later gives
+the same verdict.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import math
 import time
 from typing import Any
 
-from labkit.errors import QueryError
 from labkit.exercises.compare import close_to
 from labkit.exercises.core import CheckFailed, Outcome, exercise
 from labkit.exercises.fixture_series import METRICS_FIXTURE
@@ -27,46 +26,9 @@ from labkit.exercises.references import reference
 
 WINDOW = "5m"  # the lab's SLO window; production: 30d
 WINDOW_S = 300.0
-AVAILABILITY_TARGET = 99.9
-LATENCY_TARGET = 95.0
 MODEL = "labkit-tiny"
 FLEET = {"g5.xlarge": 2, "p3.2xlarge": 1}
 MIN_REQUESTS = 20  # a window with fewer requests than this is not the notebook's traffic
-BAD_EVENTS = {  # per SLO: the bad events its window must hold for the number to mean anything
-    "availability": f'sum(increase(llm_requests_total{{status="error"}}[{WINDOW}]))',
-    "latency": (f"sum(increase(llm_request_duration_seconds_count[{WINDOW}])) - "
-                f'sum(increase(llm_request_duration_seconds_bucket{{le="2.0"}}[{WINDOW}]))'),
-}
-ALL_REQUESTS = f"sum(increase(llm_requests_total[{WINDOW}]))"
-
-
-def _one_value(lab: Any, query: str, at: float) -> float:
-    try:
-        frame = lab.prometheus.query(query, time=at)
-    except QueryError as exc:
-        raise CheckFailed(f"Prometheus rejected {query!r}: {exc}") from None
-    return math.nan if frame.empty else float(frame["value"].iloc[0])
-
-
-def _window(lab: Any, at: float, slo: str) -> dict[str, Any]:
-    """Check that the window ending at ``at`` holds the notebook's traffic and bad events."""
-    if at > time.time():
-        raise CheckFailed(f'"at" is in the future ({at:.0f}): use AT, the end of the traffic')
-    evidence = {"live": {"at": at, "window": WINDOW}}
-    requests = _one_value(lab, ALL_REQUESTS, at)
-    if not requests >= MIN_REQUESTS:
-        raise CheckFailed(f"the {WINDOW} before {at:.0f} holds {requests:.0f} requests: the "
-                          "exercise is about the window ending at AT, just after this "
-                          "notebook's traffic", evidence)
-    bad = _one_value(lab, BAD_EVENTS[slo], at)
-    if not bad > 0.5:
-        raise CheckFailed(f"the {WINDOW} before {at:.0f} holds no {slo} failure, so its answer "
-                          "is trivial: the exercise is about the window ending at AT, which "
-                          "holds this notebook's incident", evidence)
-    evidence["live"] |= {"requests": round(requests, 3), "bad_events": round(bad, 3)}
-    return evidence
-
-
 def _promql(exercise_id: str):  # type: ignore[no-untyped-def]
     def check(answer: Any, lab: Any) -> Outcome:
         return promql_check(lab, answer, reference(exercise_id), METRICS_FIXTURE,
@@ -87,14 +49,6 @@ def _timed(answer: Any) -> tuple[Any, float]:
         return value, float(at)
     except (TypeError, ValueError):
         raise CheckFailed(f'"at" must be unix seconds (time.time()), got {at!r}') from None
-
-
-def _monitor(lab: Any) -> Any:
-    from labkit.slo import ServiceHealthMonitor
-
-    return ServiceHealthMonitor(lab.prometheus, window=WINDOW,
-                                availability_target=AVAILABILITY_TARGET,
-                                latency_target=LATENCY_TARGET)
 
 
 def _tracker(lab: Any) -> Any:
@@ -132,24 +86,19 @@ def _latency_sli_query(answer: Any, lab: Any) -> Outcome:
 
 
 @exercise("slo.error_budget_remaining",
-          title=f"Availability error budget remaining over [{WINDOW}], at an instant",
+          title=f"Availability error budget remaining over [{WINDOW}] (PromQL)",
           hint="remaining = 1 - (1 - availability) / (1 - 0.999): 1 untouched, 0 spent, "
-               'negative overspent. Answer {"value": remaining, "at": AT}')
+               "negative overspent. Write it as one PromQL expression around the availability "
+               "SLI")
 def _error_budget_remaining(answer: Any, lab: Any) -> Outcome:
-    value, at = _timed(answer)
-    evidence = _window(lab, at, "availability")
-    expected = _monitor(lab).error_budget_remaining("availability", at=at)
-    return _live_number(value, expected, "availability", evidence, rel=0.02, abs_tol=0.01)
+    return promql_check(lab, answer, reference("slo.error_budget_remaining"), METRICS_FIXTURE)
 
 
-@exercise("slo.latency_burn_rate", title=f"Burn rate of the latency SLO over [{WINDOW}]",
-          hint="burn rate = (fraction of requests slower than 2 s) / (1 - 0.95). "
-               'Answer {"value": burn_rate, "at": AT}')
+@exercise("slo.latency_burn_rate", title=f"Burn rate of the latency SLO over [{WINDOW}] (PromQL)",
+          hint="burn rate = (fraction of requests slower than 2 s) / (1 - 0.95): one PromQL "
+               "expression around the latency SLI")
 def _latency_burn_rate(answer: Any, lab: Any) -> Outcome:
-    value, at = _timed(answer)
-    evidence = _window(lab, at, "latency")
-    expected = _monitor(lab).burn_rate("latency", at=at)
-    return _live_number(value, expected, "latency SLI", evidence, rel=0.02, abs_tol=0.01)
+    return promql_check(lab, answer, reference("slo.latency_burn_rate"), METRICS_FIXTURE)
 
 
 def _usage_window(lab: Any, at: float) -> tuple[Any, dict[str, Any]]:

@@ -1,9 +1,12 @@
-"""Exercises of notebook 03 (traces). Each check recomputes the answer from the live Jaeger
-(and Loki) over a fixed time window, never trusting the notebook's numbers.
+"""Exercises of notebook 03 (traces).
 
-Traces keep arriving while a learner works, so every answer travels with the window the
-notebook searched: ``check("traces.x", windowed(answer, WINDOW))`` where ``WINDOW`` is
-``{"start": unix_s, "end": unix_s}``. The grader reads the same dict back and reruns the check.
+The learner answers with a function ``answer(jaeger, window)`` that searches Jaeger and
+computes the value; ``on_traces`` runs it on the fixed traces (sent over OTLP to an
+in-process Jaeger stand-in) and on the notebook's live window, and the checks here compare
+both results with the reference computed on the same traces (see
+:mod:`labkit.exercises.trace_answers`). The last exercise is a LogQL query for the slowest
+live trace's lines, judged on the fixed log streams and live over the window it travels
+with: ``check("traces.trace_logs", windowed(query, WINDOW))``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import QueryError
-from labkit.exercises.compare import close_to
 from labkit.exercises.core import CheckFailed, Outcome, exercise, windowed
 from labkit.exercises.logql_check import judge_lines_on_fixture
 from labkit.exercises.references import reference as logs_reference
+from labkit.exercises.trace_answers import FLUSH_S, judge, on_traces
 
 __all__ = [
     "error_span_count",
     "first_token_ms",
     "inference_fraction",
+    "on_traces",
     "self_time_ms",
     "slowest_trace",
     "top_self_time_operation",
@@ -34,7 +38,6 @@ SERVICE = "llm-api"
 ROOT = "POST /v1/chat/completions"
 MAX_TRACES = 5000  # a lab window holds a few hundred; more means the window is too wide
 MIN_TRACES = 20  # fewer and the window is not the notebook's traffic (its phases send ~150)
-FLUSH_S = 3.0  # the BatchSpanProcessor exports every second: wait this long past the window
 
 
 def _unpack(answer: Any) -> tuple[Any, float, float]:
@@ -134,83 +137,106 @@ def first_token_ms(payload: Mapping[str, Any]) -> pd.Series:
 
 # -- the checks ------------------------------------------------------------------------------
 
-@exercise("traces.slowest_trace", title="The trace id of the slowest request in the window",
-          hint=f"Take the {ROOT!r} spans (one per request) and the trace_id of the one with "
-               "the largest duration_ms")
-@_recorded
+def _frame(jaeger: Any, window: Mapping[str, float]) -> pd.DataFrame:
+    from labkit.query.jaeger import traces_to_frame
+
+    return traces_to_frame(jaeger.fetch_traces(SERVICE, start=window["start"],
+                                               end=window["end"], limit=MAX_TRACES))
+
+
+def _live_traces(lab: Any, start: float, end: float) -> int:
+    wait = end + FLUSH_S - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    return len(lab.jaeger.fetch_traces(SERVICE, start=start, end=end, limit=MAX_TRACES)
+               .get("data") or [])
+
+
+def _same_trace(mine: Any, want: str) -> Outcome:
+    if not isinstance(mine, str):
+        return Outcome(False, f"your function returned {mine!r}, not a trace id (32 hex digits)")
+    if mine.strip().lower().rjust(32, "0") == want:
+        return Outcome(True, f"trace {want}")
+    return Outcome(False, f"your function returned {mine!r}, not the trace of the slowest "
+                          "request")
+
+
+def _same_name(mine: Any, want: str) -> Outcome:
+    if mine == want:
+        return Outcome(True, f"{want}")
+    return Outcome(False, f"your function returned {mine!r}, not the operation with the "
+                          "highest p95 self time")
+
+
+def _near(rel: float, abs_tol: float, unit: str = "") -> Any:
+    def compare(mine: Any, want: float) -> Outcome:
+        if isinstance(mine, bool) or not isinstance(mine, int | float):
+            return Outcome(False, f"your function returned {mine!r}, not a number")
+        if abs(mine - want) <= max(rel * abs(want), abs_tol):
+            return Outcome(True, f"{mine:.4g}{unit}")
+        return Outcome(False, f"your function returned {mine:.4g}{unit}, expected "
+                              f"{want:.4g}{unit}")
+    return compare
+
+
+def _same_count(mine: Any, want: int) -> Outcome:
+    if isinstance(mine, bool) or not isinstance(mine, int | float) or mine != int(mine):
+        return Outcome(False, f"your function returned {mine!r}, not a whole number")
+    if int(mine) == want:
+        return Outcome(True, f"{want} error spans")
+    return Outcome(False, f"your function returned {int(mine)} error spans, expected {want}")
+
+
+def _ttft(jaeger: Any, window: Mapping[str, float]) -> float:
+    ttft = first_token_ms(jaeger.fetch_traces(SERVICE, start=window["start"], end=window["end"],
+                                              limit=MAX_TRACES))
+    return float(ttft.median()) if not ttft.empty else float("nan")
+
+
+_SIGNATURE = " Answer with a function answer(jaeger, window) that searches the window itself."
+
+
+@exercise("traces.slowest_trace", title="The trace id of the slowest request in a window",
+          hint=f"Take the {ROOT!r} spans (one per request) of every llm-api trace in the window "
+               "(mind find_traces' limit) and the trace_id of the largest duration_ms."
+               + _SIGNATURE)
 def _slowest(answer: Any, lab: Any) -> Outcome:
-    value, start, end = _unpack(answer)
-    if not isinstance(value, str):
-        raise CheckFailed("answer with the trace id, a string of 32 hex digits")
-    spans = _window_spans(lab, start, end)
-    want = slowest_trace(spans)
-    ms = spans.loc[(spans["trace_id"] == want) & (spans["operation"] == ROOT), "duration_ms"]
-    if value.strip().lower().rjust(32, "0") == want:
-        return Outcome(True, f"trace {want} took {ms.iloc[0]:.1f} ms")
-    mine = spans.loc[(spans["trace_id"] == value) & (spans["operation"] == ROOT), "duration_ms"]
-    if mine.empty:
-        return Outcome(False, f"{value!r} is not an llm-api trace in the window")
-    return Outcome(False, f"that trace took {mine.iloc[0]:.1f} ms; another took "
-                          f"{ms.iloc[0]:.1f} ms")
+    return judge(answer, lab, lambda j, w: slowest_trace(_frame(j, w)), _same_trace,
+                 _live_traces)
 
 
 @exercise("traces.top_self_time_operation",
           title="The operation with the highest p95 self time",
           hint="Self time = a span's duration minus the durations of its children (group by "
-               "trace_id and parent_id); then the 0.95 quantile per operation")
-@_recorded
+               "trace_id and parent_id); then the 0.95 quantile per operation." + _SIGNATURE)
 def _top_self(answer: Any, lab: Any) -> Outcome:
-    value, start, end = _unpack(answer)
-    if not isinstance(value, str):
-        raise CheckFailed("answer with the operation name, a string such as 'tokenize'")
-    ranking = top_self_time_operation(_window_spans(lab, start, end))
-    top = str(ranking.index[0])
-    if value == top:
-        return Outcome(True, f"{top}: p95 self time {ranking.iloc[0]:.1f} ms "
-                             f"(next: {ranking.index[1]} {ranking.iloc[1]:.1f} ms)")
-    if value not in ranking.index:
-        return Outcome(False, f"no operation {value!r}; seen: {', '.join(sorted(ranking.index))}")
-    return Outcome(False, f"{value} has a p95 self time of {ranking[value]:.1f} ms; another "
-                          f"operation has {ranking.iloc[0]:.1f} ms")
+    return judge(answer, lab, lambda j, w: str(top_self_time_operation(_frame(j, w)).index[0]),
+                 _same_name, _live_traces)
 
 
 @exercise("traces.inference_fraction",
           title="The fraction of request time spent in inference",
           hint=f"Sum the durations of the 'inference' spans and divide by the sum of the "
-               f"{ROOT!r} durations, over every trace in the window")
-@_recorded
+               f"{ROOT!r} durations, over every trace in the window." + _SIGNATURE)
 def _inference_fraction(answer: Any, lab: Any) -> Outcome:
-    value, start, end = _unpack(answer)
-    return close_to(value, inference_fraction(_window_spans(lab, start, end)), rel=0.02,
-                    abs_tol=0.005)
+    return judge(answer, lab, lambda j, w: inference_fraction(_frame(j, w)),
+                 _near(0.02, 0.005), _live_traces)
 
 
-@exercise("traces.error_spans", title="The number of error spans in the window",
-          hint="The span frame's status column says 'error' for spans with status ERROR")
-@_recorded
+@exercise("traces.error_spans", title="The number of error spans in a window",
+          hint="The span frame's status column says 'error' for spans with status ERROR; "
+               "count spans, not traces." + _SIGNATURE)
 def _error_spans(answer: Any, lab: Any) -> Outcome:
-    value, start, end = _unpack(answer)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise CheckFailed(f"answer with a whole number, got {value!r}")
-    want = error_span_count(_window_spans(lab, start, end))
-    if want == 0:
-        raise CheckFailed("no error span in the window: run the fault-injection cell")
-    if int(value) == want:
-        return Outcome(True, f"{want} error spans")
-    return Outcome(False, f"{int(value)} error spans, but the window holds {want}")
+    return judge(answer, lab, lambda j, w: error_span_count(_frame(j, w)), _same_count,
+                 _live_traces)
 
 
 @exercise("traces.ttft_p50_ms",
           title="Median time to first token (ms), from the span events",
           hint="Streaming inference spans carry a 'gen_ai.first_token' event (a Jaeger log) with "
-               "the field gen_ai.server.time_to_first_token, in seconds")
-@_recorded
-def _ttft(answer: Any, lab: Any) -> Outcome:
-    value, start, end = _unpack(answer)
-    ttft = first_token_ms(_window_traces(lab, start, end))
-    if ttft.empty:
-        raise CheckFailed("no streaming request in the window had a first token")
-    return close_to(value, float(ttft.median()), rel=0.02, abs_tol=0.05, unit=" ms")
+               "the field gen_ai.server.time_to_first_token, in seconds." + _SIGNATURE)
+def _ttft_check(answer: Any, lab: Any) -> Outcome:
+    return judge(answer, lab, _ttft, _near(0.02, 0.05, " ms"), _live_traces)
 
 
 @exercise("traces.trace_logs", title="A LogQL query for the log lines of the slowest trace",
