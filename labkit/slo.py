@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from labkit.query.prometheus import parse_duration
+from labkit.durations import parse_duration
 
 if TYPE_CHECKING:
     from labkit.query.prometheus import Prometheus, TimeLike
