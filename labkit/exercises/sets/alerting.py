@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
+from labkit.durations import parse_duration
 from labkit.exercises.alerting_checks import (
     MAX_FOR_SECONDS,
     MIN_FOR_SECONDS,
@@ -26,7 +27,6 @@ from labkit.exercises.alerting_checks import (
 )
 from labkit.exercises.core import CheckFailed, Outcome, exercise
 from labkit.exercises.references import reference
-from labkit.query.prometheus import parse_duration
 
 
 @exercise("alerting.model_error_expr",
