@@ -9,8 +9,8 @@ Fetching and parsing are split: :class:`Jaeger` fetches Jaeger's JSON envelopes 
 * ``status``: ``"error"``, ``"ok"`` or ``"unset"`` (from ``otel.status_code`` / ``error=true``);
 * ``attributes``: dict of the span's tags.
 
-:func:`trace_tree`, :func:`critical_path`, :func:`plot_waterfall` and :func:`trace_logs`
-work on such a frame.
+:func:`trace_tree`, :func:`critical_path` and :func:`trace_logs` work on such a frame
+(:func:`labkit.plots.plot_waterfall` draws one).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pandas as pd
 
 from labkit.durations import ALL_UNITS, GO_UNITS, parse_duration
 from labkit.query.http import ServiceAPI
-from labkit.query.traces import PathSpan, SpanNode, critical_path, plot_waterfall, trace_tree
+from labkit.query.traces import PathSpan, SpanNode, critical_path, trace_tree
 
 __all__ = [
     "COLUMNS",
@@ -35,7 +35,6 @@ __all__ = [
     "PathSpan",
     "SpanNode",
     "critical_path",
-    "plot_waterfall",
     "trace_logs",
     "trace_tree",
     "traces_to_frame",
