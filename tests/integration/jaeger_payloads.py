@@ -1,4 +1,5 @@
-"""OTLP payloads for the differential Jaeger test: the SDK's spans and hand-made edge cases.
+"""OTLP payloads for the differential Jaeger test: the SDK's spans, the gateway's span tree
+and hand-made edge cases.
 
 Every payload is protobuf bytes (``ExportTraceServiceRequest``), so the real Jaeger and the
 stand-in receive exactly the same request. Trace ids are random per run; timestamps sit in
@@ -11,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -251,11 +253,32 @@ def search_payload(out: Payloads, now_ns: int) -> None:
     out.requests.append(request(groups))
 
 
+GATEWAY_FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "jaeger" / "sdk_export.pb"
+
+
+def gateway_payload(out: Payloads, now_ns: int) -> None:
+    """The gateway's span tree (llm-api: server span, inference with first-token event and
+    a link, a failed post-processing step) as the SDK's exporter encoded it, given a fresh
+    trace id and moved to 25 minutes ago."""
+    message = ExportTraceServiceRequest.FromString(GATEWAY_FIXTURE.read_bytes())
+    trace_id = os.urandom(16)
+    spans = [span for rs in message.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    shift = now_ns - 25 * 60_000 * MS - min(span.start_time_unix_nano for span in spans)
+    for span in spans:
+        span.trace_id = trace_id
+        span.start_time_unix_nano += shift
+        span.end_time_unix_nano += shift
+        for event in span.events:
+            event.time_unix_nano += shift
+    out.requests.append(message.SerializeToString())
+    _record(out, "gateway", trace_id, len(spans))
+
+
 def all_payloads(now_ns: int | None = None) -> Payloads:
     """Every case above, built around ``now_ns``."""
     now_ns = now_ns or time.time_ns()
     out = Payloads()
-    for build in (sdk_payload, edge_payload, out_of_order_payload, large_payload,
-                  search_payload):
+    for build in (sdk_payload, gateway_payload, edge_payload, out_of_order_payload,
+                  large_payload, search_payload):
         build(out, now_ns)
     return out

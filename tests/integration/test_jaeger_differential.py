@@ -185,8 +185,8 @@ def test_services_are_the_same(real: Server, standin: Server, sent: Payloads) ->
     assert _diff(*answers) == []
 
 
-SERVICES = ["diff-sdk", "diff-edge", "diff-front", "diff-backend", "diff-large", SEARCH_SERVICE,
-            "no-such-service"]
+SERVICES = ["diff-sdk", "llm-api", "diff-edge", "diff-front", "diff-backend", "diff-large",
+            SEARCH_SERVICE, "no-such-service"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -223,7 +223,7 @@ def _as_kind_blind(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "data": [{"name": n, "spanKind": ""} for n in names], "total": len(names)}
 
 
-CASES = ["sdk", "sdk-linked", "edge", "out-of-order", "large", "search-0", "search-5"]
+CASES = ["sdk", "sdk-linked", "gateway", "edge", "out-of-order", "large", "search-0", "search-5"]
 
 
 @pytest.mark.parametrize("case", CASES)
