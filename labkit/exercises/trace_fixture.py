@@ -7,7 +7,7 @@ any live traffic (they are dated 2026-01-01), with the span tree the gateway mak
 protobuf export request, as the gateway's ``OTLPSpanExporter`` sends them, and posted to
 labkit's Jaeger stand-in *in this process* (its OTLP receiver and query API through
 Starlette's test client: no port, no service). :func:`fixture_traces` gives the Jaeger
-query client and the window an answer is run on.
+query client (``source``) and the window an answer is run on.
 
 Built so that the usual mistakes give another result than the reference:
 
@@ -38,7 +38,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-__all__ = ["END", "FIXTURE_ID", "SERVICE", "START", "TraceFixture", "export_request",
+from labkit.exercises.function_answers import AnswerFixture
+
+__all__ = ["END", "FIXTURE_ID", "SERVICE", "START", "export_request",
            "fixture_traces"]
 
 FIXTURE_ID = "gateway-traces-v1"
@@ -179,17 +181,8 @@ def export_request() -> bytes:
     return request.SerializeToString()
 
 
-@dataclass(frozen=True)
-class TraceFixture:
-    """The fixed traces: a Jaeger query client over them, and the window they fill."""
-
-    id: str
-    jaeger: Any
-    window: dict[str, float]
-
-
 @functools.cache
-def fixture_traces() -> TraceFixture:
+def fixture_traces() -> AnswerFixture:
     """The fixture, held by a Jaeger stand-in in this process (built once per process)."""
     from starlette.testclient import TestClient
 
@@ -207,4 +200,4 @@ def fixture_traces() -> TraceFixture:
         raise RuntimeError(f"the trace fixture was refused ({sent.status_code}): {sent.text}")
     query = TestClient(create_query_app(store), base_url="http://127.0.0.1:16686")
     jaeger = Jaeger("http://127.0.0.1:16686", transport=InProcessTransport(query))
-    return TraceFixture(FIXTURE_ID, jaeger, {"start": START, "end": END})
+    return AnswerFixture(FIXTURE_ID, jaeger, {"start": START, "end": END})

@@ -292,7 +292,7 @@ def test_a_function_right_on_the_fixture_must_be_right_live_too() -> None:
                                                      WINDOW, lab), lab)
     assert right.passed, right.detail
     assert right.evaluated_on["live"] == {"start": WINDOW["start"], "end": WINDOW["end"],
-                                          "traces": 20, "compared": True}
+                                          "found": 20, "compared": True}
     record = on_traces(lambda j, w: _errors(_spans(j, w)), WINDOW, FakeLab(EMPTY))
     record["live"] = {"value": 5}  # the window holds 4 error spans
     wrong = evaluate("traces.error_spans", record, lab)
