@@ -1,7 +1,7 @@
 """Judge trace answers on fixed traces: the gateway's span trees, sent over OTLP.
 
-The fixture is sixty requests through the gateway (``llm-api``), two minutes apart from
-any live traffic (they are dated 2026-01-01), with the span tree the gateway makes
+The fixture is sixty requests through the gateway (``llm-api``), dated 2026-01-01 (far from
+any live traffic), with the span tree the gateway makes
 (``POST /v1/chat/completions`` → ``chat_completion`` → ``tokenize``, ``inference`` →
 ``POST``, ``post_process``; see ``labkit/gateway/tracing.py``). They are encoded as an OTLP
 protobuf export request, as the gateway's ``OTLPSpanExporter`` sends them, and posted to
@@ -16,8 +16,9 @@ Built so that the usual mistakes give another result than the reference:
   default ``limit=20`` keeps the newest), and a slower trace lies just before the window
   and another in a second service (``llm-batch``);
 - self time: two ``tokenize`` spans of 3 s (exact tokenization) make tokenize the top
-  operation by mean, max and p99 self time, ``post_process`` is the top by median, and
-  ``chat_completion`` by p95 of plain duration; only inference tops the p95 of self time;
+  operation by mean and p99 self time, the slowest request's 4 s wait makes the server span
+  the top by max, the client ``POST`` tops the median, and ``chat_completion`` the p95 of
+  plain duration; only ``inference`` tops the p95 of self time;
 - errors: failed requests have two or three ERROR spans, 4xx answers have none (a client
   error is not a server span error), and the other service has errors of its own;
 - time to first token: skewed (mean far above median), in seconds on the event.
