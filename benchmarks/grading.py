@@ -3,9 +3,11 @@
 Starts its own lab (ports offset by 15000, in a temporary run folder), makes a class of
 submissions of notebook 01 (a third with every answer, a third with some, a third empty),
 grades them with one job and then with four, and prints submissions per minute for each,
-the speed-up, and the peak memory of everything the grader ran (grader, workers, kernels).
+the speed-up, and the peak memory of everything the grader ran (grader, workers, kernels),
+with and without the idle lab's own services.
 
     python benchmarks/grading.py [--count 40] [--load-seconds 5] [--load-rate 6]
+    python benchmarks/grading.py --count 4          # a quick check that it works
 
 Notebook 01 generates traffic for LOAD_SECONDS (40 s by default, for a learner); graders
 pass a shorter value with ``-p LOAD_SECONDS 5``: the checks are hermetic, so the score does
@@ -52,8 +54,20 @@ def make_class(count: int, folder: Path) -> dict[str, int]:
     return kinds
 
 
+def tree_rss() -> int:
+    """Summed RSS of this process and all its descendants (the lab's services among them)."""
+    me = psutil.Process()
+    total = 0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 class PeakMemory:
-    """Samples the summed RSS of this process and all its descendants."""
+    """Samples :func:`tree_rss` every half second; ``peak`` is the highest sample."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -61,15 +75,8 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, tree_rss())
             self._stop.wait(0.5)
 
     def __enter__(self) -> PeakMemory:
@@ -83,11 +90,13 @@ class PeakMemory:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--count", type=int, default=40, help="submissions (at least 1)")
     ap.add_argument("--load-seconds", type=float, default=5)
     ap.add_argument("--load-rate", type=float, default=6.0, help="LOAD_RATE of notebook 01")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 4])
     a = ap.parse_args()
+    if a.count < 1 or any(j < 1 for j in a.jobs):
+        ap.error("--count and every --jobs must be at least 1")
     with tempfile.TemporaryDirectory(prefix="labkit-bench-grading-") as tmp:
         root = Path(tmp)
         kinds = make_class(a.count, root / "submissions")
@@ -104,6 +113,7 @@ def main() -> None:
                 settings = GradeSettings(sources=NOTEBOOK.parent, jobs=jobs, progress=True,
                                          parameters={"LOAD_SECONDS": a.load_seconds,
                                                      "LOAD_RATE": a.load_rate})
+                idle = tree_rss()  # the lab and this process, before any grading
                 with PeakMemory() as mem:
                     t0 = time.monotonic()
                     rows = grade([root / "submissions"], root / f"out-j{jobs}", settings, lab)
@@ -113,7 +123,9 @@ def main() -> None:
                 results[jobs] = elapsed
                 print(f"--jobs {jobs}: {len(rows)} graded in {elapsed:.0f}s = "
                       f"{len(rows) / elapsed * 60:.1f} submissions/min; peak memory "
-                      f"{mem.peak / 2**20:.0f} MiB; statuses {statuses}; totals {totals}")
+                      f"{mem.peak / 2**20:.0f} MiB ({(mem.peak - idle) / 2**20:.0f} MiB over "
+                      f"the idle lab's {idle / 2**20:.0f} MiB); statuses {statuses}; "
+                      f"totals {totals}")
             if len(results) > 1:
                 base = results[a.jobs[0]]
                 for jobs, elapsed in list(results.items())[1:]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from labkit.config import LabConfig
 from labkit.runtime.local import LocalRuntime
 from labkit.standins.jaeger import JaegerStandin
+from labkit.testing import free_port
 
 BATCH = 512  # BatchSpanProcessor's max_export_batch_size
 OPERATIONS = ["tokenize", "inference", "post_process", "POST"]
@@ -148,17 +148,13 @@ CHAT = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_gateway(
     upstream: str, log: Path, tracing_args: list[str]
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A gateway subprocess in front of ``upstream``; returns it and its URL once healthy."""
-    port = _free_port()
+    port = free_port()
     argv = [
         sys.executable,
         "-m",

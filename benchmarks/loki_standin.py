@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 import httpx
 import orjson
 
+from labkit.testing import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 QUERY = 'sum by (model) (rate({job="llm-api"} | json [1m]))'
 # The same over a field with too many values (50 users) to be parsed ahead at ingest: its
@@ -39,10 +40,6 @@ QUERY_UNBUILT = 'sum by (user_id) (rate({job="llm-api"} | json [1m]))'
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -107,7 +104,7 @@ def _bodies(lines: int, batch: int, start_ns: int) -> list[bytes]:
 class _Server:
     def __init__(self, repo: Path, data: str, extra: list[str]) -> None:
         self.repo, self.data, self.extra = repo, data, extra
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:

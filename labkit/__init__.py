@@ -8,6 +8,7 @@
 from labkit.config import LabConfig
 from labkit.errors import (
     BinaryNotFound,
+    ConfigError,
     LabError,
     LabNotRunning,
     PortInUse,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinaryNotFound",
+    "ConfigError",
     "Lab",
     "LabConfig",
     "LabError",

@@ -392,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report(command: str, exc: Exception) -> None:
+    """The error on one line, never a traceback; a tool's output or a service's log lines that
+    the message carries follow it, indented, because they are what the reader acts on."""
+    first, *details = str(exc).strip().splitlines() or [type(exc).__name__]
+    print(f"labkit {command}: error: {first}", file=sys.stderr)
+    for line in details:
+        print(f"    {line}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -408,8 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "load":
             return cmd_load(args, rest)
         return handlers[args.command](args)
-    except (LabError, ValueError) as exc:  # ValueError: a bad LABKIT_* setting
-        print(f"labkit {args.command}: {exc}", file=sys.stderr)
+    except (LabError, ValueError) as exc:  # ValueError: a bad value passed on from the command line
+        _report(args.command, exc)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,29 +7,30 @@
     │   ├── BinaryNotFound           its executable is not installed
     │   ├── PortInUse                its port is taken by another process
     │   └── ImageNotAvailable        its docker image is missing and cannot be pulled (.image)
+    ├── ConfigError                  a LABKIT_* setting has a value labkit cannot use
+    │                                (.variable, .value; also a ValueError)
     ├── ProvisionError               installing a binary or the model failed
     ├── ContainerEngineError         the Docker engine is unreachable or refused a request
     ├── LabNotRunning                no running lab was found
     ├── WaitTimeout                  what a notebook waited for did not happen in time
     ├── QueryError                   a query to Prometheus, Loki, Jaeger or Alertmanager failed
-    │   ├── QueryHTTPError           the server answered with an error (.url, .status, .body)
-    │   └── QueryParseError          the server could not parse the query
-    └── NotebookError                running a notebook failed
-        └── NotebookExecutionError   a cell raised (.cell_index)
+    │   └── QueryHTTPError           the server answered with an error (.url, .status, .body)
+    │       └── QueryParseError      the server could not parse the query
+    └── PriceTableError              a price table is malformed (labkit.cost; also a ValueError)
 
-Catch ``LabError`` to handle anything labkit raises.
+Catch ``LabError`` to handle anything labkit raises; the ``labkit`` command prints its
+message on one line and exits with status 2.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BinaryNotFound",
+    "ConfigError",
     "ContainerEngineError",
     "ImageNotAvailable",
     "LabError",
     "LabNotRunning",
-    "NotebookError",
-    "NotebookExecutionError",
     "PortInUse",
     "ProvisionError",
     "QueryError",
@@ -86,6 +87,19 @@ class ContainerEngineError(LabError):
     """The Docker engine is unreachable, or it refused a request."""
 
 
+class ConfigError(LabError, ValueError):
+    """A ``LABKIT_*`` variable has a value labkit cannot use; the message says what it accepts."""
+
+    def __init__(self, variable: str, value: str, problem: str) -> None:
+        super().__init__(f"{variable}={value!r} {problem}")
+        self.variable = variable
+        self.value = value
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, str]]:
+        return type(self), (self.variable, self.value, self.problem)  # picklable across processes
+
+
 class ProvisionError(LabError):
     """Installing a binary or generating the model failed."""
 
@@ -115,14 +129,3 @@ class QueryHTTPError(QueryError):
 class QueryParseError(QueryHTTPError):
     """The server rejected the query as malformed (PromQL or LogQL syntax)."""
 
-
-class NotebookError(LabError):
-    """Running a notebook failed."""
-
-
-class NotebookExecutionError(NotebookError):
-    """A cell of the notebook raised; ``.cell_index`` is its position."""
-
-    def __init__(self, message: str, *, cell_index: int = -1) -> None:
-        super().__init__(message)
-        self.cell_index = cell_index

@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from labkit.config import LabConfig
-from labkit.errors import QueryError, QueryHTTPError
+from labkit.query.http import ServiceClient
 
 __all__ = ["FAULT_NAMES", "active", "current", "inject", "inject_upstream", "reset",
            "reset_upstream"]
@@ -37,22 +35,10 @@ def _gateway(gateway_url: str | None) -> str:
 
 def _call(method: str, gateway_url: str | None, body: dict[str, Any] | None = None,
           path: str = "/admin/faults") -> dict[str, Any]:
-    url = _gateway(gateway_url) + path
     token = LabConfig.from_env().admin_token
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    try:
-        response = httpx.request(method, url, json=body, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        raise QueryError(f"cannot reach the gateway at {url} ({exc}); is the lab up? "
-                         "Try `labkit status`.") from exc
-    if response.status_code != 200:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        raise QueryHTTPError(f"the gateway refused the faults: {message}", url=url,
-                             status=response.status_code, body=response.text)
-    return response.json()  # type: ignore[no-any-return]
+    with ServiceClient(_gateway(gateway_url), service="the gateway", headers=headers) as client:
+        return client.json(method, path, json=body, what="the faults")  # type: ignore[no-any-return]
 
 
 def inject(*, error_rate: float = 0.0, latency_ms: float = 0.0, upstream_timeout_s: float = 0.0,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from labkit.config import LabConfig
+from labkit.config import LabConfig, url_variables
 from labkit.errors import LabNotRunning
 from labkit.runtime import catalog
 from labkit.runtime.state import LabState
@@ -25,15 +24,11 @@ __all__ = ["Lab", "connect"]
 EXTRA_URL_ENV = {"jaeger.otlp": "LABKIT_OTLP_URL"}
 
 
-def _env_urls(env: dict[str, str]) -> dict[str, str]:
-    urls = {}
-    for spec in catalog.all_services():
-        if spec.url_env and env.get(spec.url_env):
-            urls[spec.name] = env[spec.url_env].rstrip("/")
-    for key, name in EXTRA_URL_ENV.items():
-        if env.get(name):
-            urls[key] = env[name].rstrip("/")
-    return urls
+def _env_urls(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Service (or extra endpoint) -> URL, from the ``LABKIT_*_URL`` variables."""
+    given = url_variables(env)
+    names = {spec.name: spec.url_env for spec in catalog.all_services() if spec.url_env}
+    return {key: given[name] for key, name in {**names, **EXTRA_URL_ENV}.items() if name in given}
 
 
 class Lab:
@@ -69,7 +64,7 @@ class Lab:
         before = runtime.running()
         state = runtime.up(services, progress=progress)
         self._started |= set(state.services) - before
-        self.urls = {**state.urls(), **_env_urls(dict(os.environ))}
+        self.urls = {**state.urls(), **_env_urls()}
         return self
 
     def down(self, services: list[str] | None = None, progress: Any = print) -> None:
@@ -159,7 +154,6 @@ def connect(config: LabConfig | None = None, *, env: dict[str, str] | None = Non
     >>> lab.prometheus.query("up")           # doctest: +SKIP
     """
     config = config or LabConfig.from_env(env)
-    env = dict(os.environ if env is None else env)
     urls: dict[str, str] = {}
     state = LabState.load(config.state_file)
     if state is not None:

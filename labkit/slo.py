@@ -36,16 +36,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from labkit.query.prometheus import parse_duration
+from labkit.durations import parse_duration
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from labkit.query.prometheus import Prometheus, TimeLike
 
 __all__ = [
     "SLO", "ServiceHealthMonitor", "availability_query", "budget_remaining", "burn_rate",
-    "error_ratio_query", "latency_query", "plot_error_budget", "throughput_query",
+    "error_ratio_query", "latency_query", "throughput_query",
     "time_to_exhaustion",
 ]
 
@@ -268,57 +266,3 @@ class ServiceHealthMonitor:
                                        "error_ratio": frame["value"], "burn_rate": rate,
                                        "budget_remaining": 1 - rate}))
         return pd.concat(parts, ignore_index=True)
-
-
-def _naive_utc(value: object) -> pd.Timestamp:
-    """Unix seconds or a datetime as a naive UTC timestamp, the x axis of the plots."""
-    stamp = (pd.to_datetime(value, unit="s") if isinstance(value, int | float)
-             else pd.Timestamp(value))  # type: ignore[arg-type]
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-
-
-def plot_error_budget(history: pd.DataFrame, *, thresholds: tuple[float, ...] = (14.4, 6.0),
-                      shade: list[tuple[object, object, str]] | None = None) -> Figure:
-    """Budget remaining, one panel per SLO, and burn rates (symlog) from ``budget_history``.
-
-    Each SLO gets its own panel because their scales differ by orders of magnitude: a
-    99.9 % budget is overspent a hundredfold by a burst a 95 % budget barely notices.
-    ``thresholds`` draws the burn rates SLOBurnRateHigh pages at; ``shade`` marks
-    ``(start, end, label)`` spans such as injected faults (unix seconds or datetimes).
-    """
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(history["slo"]))
-    fig, axes = plt.subplots(len(names) + 1, 1, figsize=(9, 2.2 * (len(names) + 1) + 0.5),
-                             sharex=True, squeeze=False)
-    panels, bottom = [a[0] for a in axes[:-1]], axes[-1][0]
-    for i, (name, ax) in enumerate(zip(names, panels, strict=True)):
-        part = history[history["slo"] == name]
-        times = part["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-        colour = f"C{i}"
-        ax.plot(times, 100 * part["budget_remaining"], color=colour)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_ylabel("remaining (%)")
-        ax.set_title(f"{name}: error budget of the rolling SLO window", fontsize="medium")
-        bottom.plot(times, part["burn_rate"], color=colour, label=str(name))
-    for value in thresholds:
-        bottom.axhline(value, color="tab:red", ls="--", lw=0.8)
-        bottom.annotate(f"{value:g}x", (1.0, value), xycoords=("axes fraction", "data"),
-                        color="tab:red", fontsize="small", ha="left", va="center")
-    bottom.axhline(1, color="gray", ls=":", lw=0.8)
-    bottom.set_yscale("symlog", linthresh=1)
-    bottom.set_ylim(bottom=0)  # a burn rate is never negative
-    bottom.set_ylabel("burn rate (x budget)")
-    bottom.set_title("burn rate (dashed: alert thresholds)", fontsize="medium")
-    for start, end, label in shade or []:
-        for ax in (*panels, bottom):
-            ax.axvspan(_naive_utc(start), _naive_utc(end), color="orange", alpha=0.15,
-                       label=label if ax is bottom else None)
-    bottom.legend(loc="upper left", fontsize="small")
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-    bottom.xaxis.set_major_locator(locator)
-    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    bottom.set_xlabel("time (UTC)")
-    fig.tight_layout()
-    return fig

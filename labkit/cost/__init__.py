@@ -14,7 +14,7 @@ from labkit.cost.prices import (
     TokenPrice,
 )
 from labkit.cost.store import UsageStore, compiled_sql, to_utc_naive, usage_db_url
-from labkit.cost.tracker import CostTracker, DailyReport, plot_daily_costs
+from labkit.cost.tracker import CostTracker, DailyReport
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -26,7 +26,6 @@ __all__ = [
     "TokenPrice",
     "UsageStore",
     "compiled_sql",
-    "plot_daily_costs",
     "to_utc_naive",
     "usage_db_url",
 ]

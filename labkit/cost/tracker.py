@@ -19,17 +19,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from labkit.cost.prices import HOURS_PER_MONTH, PriceTable
 from labkit.cost.store import TimeArg, UsageStore, to_utc_naive
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["CostTracker", "DailyReport", "plot_daily_costs"]
+__all__ = ["CostTracker", "DailyReport"]
 
 COST_COLUMNS = ["requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
                 "usage_cost", "infra_cost", "total_cost", "cost_per_request",
@@ -177,32 +174,3 @@ def _day(value: date | str | None) -> datetime:
     stamp = to_utc_naive(value)
     assert stamp is not None
     return stamp.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def plot_daily_costs(daily: pd.DataFrame, by_model: pd.DataFrame | None = None,
-                     *, currency: str = "USD") -> Figure:
-    """Stacked infrastructure and usage cost per day; with ``by_model``, cost per model."""
-    import matplotlib.pyplot as plt
-
-    panels = 2 if by_model is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels + 2, 3.5), squeeze=False)
-    ax = axes[0][0]
-    labels = [str(d)[5:] for d in daily.index]  # MM-DD
-    ax.bar(labels, daily["infra_cost"], label="infrastructure", color="tab:gray")
-    ax.bar(labels, daily["usage_cost"], bottom=daily["infra_cost"], label="usage (tokens)",
-           color="tab:orange")
-    ax.set_ylabel(f"{currency} per day")
-    ax.set_title("daily cost")
-    ax.legend(fontsize="small")
-    if by_model is not None:
-        ax = axes[0][1]
-        names = [str(i) for i in by_model.index]
-        per_1k = 1000 / by_model["total_tokens"].where(by_model["total_tokens"] > 0)
-        infra, usage = by_model["infra_cost"] * per_1k, by_model["usage_cost"] * per_1k
-        ax.barh(names, infra, label="infrastructure", color="tab:gray")
-        ax.barh(names, usage, left=infra, label="usage (tokens)", color="tab:orange")
-        ax.set_xlabel(f"{currency} per 1K tokens")
-        ax.set_title("cost per 1K tokens, by model")
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig

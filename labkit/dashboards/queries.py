@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from labkit.durations import parse_duration
 from labkit.errors import LabError
-from labkit.query.prometheus import parse_duration, parse_time
+from labkit.query.prometheus import parse_time
 
 __all__ = ["Clients", "PanelData", "Series", "TimeRange", "panel_targets", "run_panel",
            "substitute"]

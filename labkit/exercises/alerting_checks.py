@@ -22,10 +22,10 @@ import yaml
 
 from labkit.alerting import render_alertmanager_config, render_rules
 from labkit.alerting.tools import check_alertmanager_config, route, test_rules
+from labkit.durations import parse_duration
 from labkit.errors import QueryError
 from labkit.exercises.compare import series_key
 from labkit.exercises.core import CheckFailed, Outcome
-from labkit.query.prometheus import parse_duration
 
 __all__ = [
     "CAPACITY_ALERTS",

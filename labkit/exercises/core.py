@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from labkit.config import LabConfig
 
 __all__ = [
     "MIME_TYPE",
@@ -213,7 +214,7 @@ def check(exercise_id: str, answer: Any, lab: Any = None, *, strict: bool | None
     """
     verdict = evaluate(exercise_id, answer, lab)
     if strict is None:
-        strict = os.environ.get("LABKIT_STRICT_CHECKS", "") not in ("", "0", "false")
+        strict = LabConfig.from_env().strict_checks
     if strict and verdict.status in ("failed", "error"):
         raise AssertionError(repr(verdict))
     return verdict

@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 from labkit.alerting.tools import test_rules
+from labkit.durations import parse_duration
 from labkit.exercises.compare import Key, Samples, compare_samples
 from labkit.exercises.core import CheckFailed, Outcome
-from labkit.query.prometheus import parse_duration
 
 __all__ = ["SeriesFixture", "evaluate_on", "parse_samples", "same_on_fixture"]
 

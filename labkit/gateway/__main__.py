@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import uvicorn
 from prometheus_client import disable_created_metrics
 
+from labkit.config import LabConfig
 from labkit.gateway.app import create_app
 from labkit.gateway.logs import setup_logging
 from labkit.gateway.settings import GatewaySettings
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> GatewaySettings:
     a = p.parse_args(argv)
     if not 0.0 <= a.trace_sample_ratio <= 1.0:
         p.error(f"--trace-sample-ratio must be between 0 and 1, got {a.trace_sample_ratio}")
-    token = os.environ.get("LABKIT_ADMIN_TOKEN") or None
+    token = LabConfig.from_env().admin_token
     if a.admin_token_file is not None:
         try:
             token = a.admin_token_file.read_text().strip() or None

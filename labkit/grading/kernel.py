@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import labkit
+from labkit.config import LabConfig
 from labkit.grading import jail
 
 __all__ = ["KERNEL_NAME", "SOLUTION_FILES", "KernelJail", "isolation_problem"]
@@ -83,8 +84,8 @@ class KernelJail:
         if (repo / "pyproject.toml").exists():  # an editable install: hide the checkout
             hidden += [repo, *_git_paths(repo)]
             keep += [repo / name for name in REPO_KEEP]
-            keep += [Path(p).resolve() for p in (sys.prefix, os.environ.get("LABKIT_RUN_DIR"),
-                                                  os.environ.get("LABKIT_CACHE_DIR")) if p]
+            config = LabConfig.from_env()
+            keep += [Path(p).resolve() for p in (sys.prefix, config.run_dir, config.cache_dir)]
         for path in self.package.rglob("*"):
             if path.relative_to(self.package).as_posix() in SOLUTION_FILES:
                 hidden.append(path)
@@ -95,8 +96,6 @@ class KernelJail:
     def _run_dir() -> list[str]:
         # The lab's state file and usage database (SQLite in WAL mode needs to write its
         # shared-memory file even to read): the kernel finds the lab through it.
-        from labkit.config import LabConfig
-
         run_dir = LabConfig.from_env().run_dir
         return [str(run_dir.resolve())] if run_dir.exists() else []
 

@@ -11,6 +11,7 @@ graded twice unless ``force``. Whatever a submission does, it gets its row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -122,6 +123,7 @@ class _Grader:
                                hidden=[out, settings.sources, *submission_roots],
                                memory_bytes=settings.memory_bytes, isolate=isolate)
         self.score_lock = threading.Lock()
+        self.learner_locks: dict[Any, threading.Lock] = {}
 
     def grade_one(self, sub: Submission, digest: str) -> Row:
         try:
@@ -151,26 +153,35 @@ class _Grader:
                        verdicts=[v.to_json() for v in verdicts])
         executed = self.out / "executed" / f"{_safe(sub.id)}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
-        started = time.time()
-        run = run_submission(prepared, executed, self.jail.kernel_env(scratch),
-                             cwd=scratch / "cwd",
-                             parameters={**self.settings.parameters, **learner},
-                             cell_timeout=self.settings.cell_timeout,
-                             notebook_timeout=self.settings.timeout)
-        shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            answers = read_answers(nbformat.read(executed, as_version=4), nonce, exercises)
-        except Exception:
-            answers = read_answers(nbformat.v4.new_notebook(), nonce, exercises)
-        if "LEARNER_ID" in learner:
-            answers = self._about_learner(answers, learner["LEARNER_ID"], started)
-        with self.score_lock:
-            verdicts = score(answers, self.lab)
+        # One learner's incident record serves one execution at a time: two submissions of
+        # the same LEARNER_ID (a resubmission) must not grade against each other's run.
+        with self._learner_lock(learner.get("LEARNER_ID")):
+            started = time.time()
+            run = run_submission(prepared, executed, self.jail.kernel_env(scratch),
+                                 cwd=scratch / "cwd",
+                                 parameters={**self.settings.parameters, **learner},
+                                 cell_timeout=self.settings.cell_timeout,
+                                 notebook_timeout=self.settings.timeout)
+            shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                answers = read_answers(nbformat.read(executed, as_version=4), nonce, exercises)
+            except Exception:
+                answers = read_answers(nbformat.v4.new_notebook(), nonce, exercises)
+            if "LEARNER_ID" in learner:
+                answers = self._about_learner(answers, learner["LEARNER_ID"], started)
+            with self.score_lock:
+                verdicts = score(answers, self.lab)
         error = "; ".join(filter(None, [run.error, note]))
         return Row(sub.id, name, run.status, error, round(run.duration_s, 1),
                    points={v.exercise_id: v.points for v in verdicts},
                    max_points={v.exercise_id: v.max_points for v in verdicts},
                    verdicts=[v.to_json() for v in verdicts])
+
+    def _learner_lock(self, learner_id: Any) -> contextlib.AbstractContextManager[Any]:
+        if learner_id is None:
+            return contextlib.nullcontext()
+        with self.score_lock:
+            return self.learner_locks.setdefault(learner_id, threading.Lock())
 
     def _about_learner(self, answers: dict[str, Recorded], learner_id: int,
                        started: float) -> dict[str, Recorded]:

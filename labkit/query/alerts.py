@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pandas as pd
 
+from labkit.durations import parse_duration
 from labkit.errors import QueryError, QueryHTTPError
+from labkit.query.http import ServiceClient
 
 __all__ = [
     "alertmanager_alerts",
@@ -33,6 +34,7 @@ __all__ = [
     "prometheus_alerts",
     "rules",
     "rules_to_frame",
+    "silence",
     "silences",
     "silences_to_frame",
 ]
@@ -40,38 +42,14 @@ __all__ = [
 TIMEOUT = 10.0
 _GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not set"
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-# -- HTTP: the one boundary where httpx errors become labkit errors --------------------------
+# -- HTTP: through labkit.query.http, where httpx errors become labkit errors ---------------
 
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:500]
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or body)
-    return str(body)
-
-
-def _request(method: str, url: str, **kwargs: Any) -> Any:
-    try:
-        response = httpx.request(method, url, timeout=TIMEOUT, **kwargs)
-    except httpx.HTTPError as exc:
-        raise QueryError(f"cannot reach {url}: {exc!s} — is the lab running? (labkit up)") from exc
-    if response.status_code >= 400:
-        raise QueryHTTPError(
-            f"{method} {url} answered {response.status_code}: {_message(response)}",
-            url=url, status=response.status_code, body=response.text,
-        )
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise QueryError(f"{method} {url} did not answer JSON: {response.text[:200]!r}") from exc
+def _request(service: str, base_url: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One call to ``service``; the decoded JSON answer (None for an empty one)."""
+    with ServiceClient(base_url, service=service, timeout=TIMEOUT) as client:
+        return client.json(method, path, **kwargs)
 
 
 def _prom_data(payload: Any, url: str) -> Any:
@@ -80,10 +58,6 @@ def _prom_data(payload: Any, url: str) -> Any:
             f"not a successful Prometheus API response from {url}: {str(payload)[:200]}"
         )
     return payload["data"]
-
-
-def _base(url: str) -> str:
-    return url.rstrip("/")
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -205,7 +179,7 @@ def notifications_to_frame(payload: Sequence[Mapping[str, Any]]) -> pd.DataFrame
 
 def prometheus_alerts(prom_url: str) -> pd.DataFrame:
     """Pending and firing alerts as Prometheus sees them (columns: ``PROM_ALERT_COLUMNS``)."""
-    return prom_alerts_to_frame(_request("GET", f"{_base(prom_url)}/api/v1/alerts"))
+    return prom_alerts_to_frame(_request("Prometheus", prom_url, "GET", "/api/v1/alerts"))
 
 
 def rules(prom_url: str, *, type: str | None = None) -> pd.DataFrame:
@@ -213,17 +187,26 @@ def rules(prom_url: str, *, type: str | None = None) -> pd.DataFrame:
     if type not in (None, "alert", "record"):
         raise ValueError(f"type must be 'alert', 'record' or None, got {type!r}")
     params = {"type": type} if type else None
-    return rules_to_frame(_request("GET", f"{_base(prom_url)}/api/v1/rules", params=params))
+    return rules_to_frame(_request("Prometheus", prom_url, "GET", "/api/v1/rules", params=params))
 
 
 def alertmanager_alerts(am_url: str) -> pd.DataFrame:
     """Alerts Alertmanager holds, with the receivers they route to and silences on them."""
-    return am_alerts_to_frame(_request("GET", f"{_base(am_url)}/api/v2/alerts") or [])
+    return am_alerts_to_frame(_request("Alertmanager", am_url, "GET", "/api/v2/alerts") or [])
 
 
 def silences(am_url: str) -> pd.DataFrame:
     """All silences, active, pending and expired."""
-    return silences_to_frame(_request("GET", f"{_base(am_url)}/api/v2/silences") or [])
+    return silences_to_frame(_request("Alertmanager", am_url, "GET", "/api/v2/silences") or [])
+
+
+def silence(am_url: str, silence_id: str) -> dict[str, Any]:
+    """One silence's JSON (``/api/v2/silence/<id>``): matchers, window, status, creator."""
+    answer = _request("Alertmanager", am_url, "GET", f"/api/v2/silence/{silence_id}")
+    if not isinstance(answer, dict):
+        raise QueryError(f"Alertmanager answered {str(answer)[:200]!r} for silence "
+                         f"{silence_id!r}, not a silence")
+    return answer
 
 
 def notifications(
@@ -234,7 +217,8 @@ def notifications(
     params = {k: v for k, v in
               (("receiver", receiver), ("alertname", alertname), ("status", status)) if v}
     return notifications_to_frame(
-        _request("GET", f"{_base(sink_url)}/notifications", params=params) or [])
+        _request("the notification sink", sink_url, "GET", "/notifications", params=params)
+        or [])
 
 
 def _matchers(matchers: Mapping[str, str] | Sequence[str]) -> list[dict[str, Any]]:
@@ -260,15 +244,7 @@ def _matchers(matchers: Mapping[str, str] | Sequence[str]) -> list[dict[str, Any
 
 
 def _duration(value: str | timedelta | float) -> timedelta:
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, (int, float)):
-        result = timedelta(seconds=value)
-    else:
-        parts = _DURATION.findall(value.strip())
-        if not parts or "".join(n + u for n, u in parts) != value.strip():
-            raise ValueError(f"duration {value!r} is not like '30m', '2h' or '1h30m'")
-        result = timedelta(seconds=sum(float(n) * _UNIT_S[u] for n, u in parts))
+    result = timedelta(seconds=parse_duration(value, what="the silence's duration"))
     if result <= timedelta(0):
         raise ValueError(f"a silence must last a positive time, got {value!r}")
     return result
@@ -293,20 +269,21 @@ def create_silence(
         "createdBy": created_by,
         "comment": comment,
     }
-    answer = _request("POST", f"{_base(am_url)}/api/v2/silences", content=json.dumps(body),
-                      headers={"Content-Type": "application/json"})
+    answer = _request("Alertmanager", am_url, "POST", "/api/v2/silences",
+                      content=json.dumps(body), headers={"Content-Type": "application/json"})
     return str(answer["silenceID"])
 
 
 def expire_silence(am_url: str, silence_id: str) -> None:
     """End a silence now (it stays listed, as expired)."""
-    url = f"{_base(am_url)}/api/v2/silence/{silence_id}"
+    path = f"/api/v2/silence/{silence_id}"
     try:
-        _request("DELETE", url)
+        _request("Alertmanager", am_url, "DELETE", path)
     except QueryHTTPError as exc:
         if exc.status != 404 or exc.body.strip():
             raise
         # Alertmanager 0.25 says "silence not found"; 0.28 and later answer 404 with no body.
-        raise QueryHTTPError(f"DELETE {url} answered 404: silence not found: no silence has "
-                             f"the id {silence_id!r} (list them with labkit.query.alerts.silences)",
-                             url=url, status=404, body=exc.body) from exc
+        raise QueryHTTPError(f"Alertmanager refused DELETE {path} (HTTP 404): silence not found: "
+                             f"no silence has the id {silence_id!r} (list them with "
+                             "labkit.query.alerts.silences)",
+                             url=exc.url, status=404, body=exc.body) from exc

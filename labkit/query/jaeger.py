@@ -9,8 +9,8 @@ Fetching and parsing are split: :class:`Jaeger` fetches Jaeger's JSON envelopes 
 * ``status``: ``"error"``, ``"ok"`` or ``"unset"`` (from ``otel.status_code`` / ``error=true``);
 * ``attributes``: dict of the span's tags.
 
-:func:`trace_tree`, :func:`critical_path`, :func:`plot_waterfall` and :func:`trace_logs`
-work on such a frame.
+:func:`trace_tree`, :func:`critical_path` and :func:`trace_logs` work on such a frame
+(:func:`labkit.plots.plot_waterfall` draws one).
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import re
 import time as _time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
 import httpx
 import pandas as pd
 
-from labkit.errors import QueryError, QueryHTTPError
-from labkit.query.traces import PathSpan, SpanNode, critical_path, plot_waterfall, trace_tree
-
-if TYPE_CHECKING:
-    pass
+from labkit.durations import ALL_UNITS, GO_UNITS, parse_duration
+from labkit.query.http import ServiceAPI
+from labkit.query.traces import PathSpan, SpanNode, critical_path, trace_tree
 
 __all__ = [
     "COLUMNS",
@@ -37,7 +35,6 @@ __all__ = [
     "PathSpan",
     "SpanNode",
     "critical_path",
-    "plot_waterfall",
     "trace_logs",
     "trace_tree",
     "traces_to_frame",
@@ -54,25 +51,12 @@ COLUMNS = [
     "status",
     "attributes",
 ]
-_LOOKBACK = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d)")
-_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(value: str | timedelta | float, what: str) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float)):
-        return float(value)
-    parts = _LOOKBACK.findall(value.strip())
-    if not parts or "".join(n + u for n, u in parts) != value.strip():
-        raise ValueError(f"{what} {value!r} is not a duration; use e.g. '500ms', '15m', '1h', '2d'")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 def _go_duration(value: str | timedelta | float, what: str) -> str:
     """A Go duration string for Jaeger; numbers are milliseconds, like ``duration_ms``."""
     if isinstance(value, str):
-        _seconds(value.replace("µs", "us"), what)  # validate here, not in a 400 later
+        parse_duration(value, units=GO_UNITS, what=what)  # fail here, not in a 400 later
         return value
     ms = value.total_seconds() * 1000 if isinstance(value, timedelta) else float(value)
     return f"{round(ms * 1000)}us"
@@ -84,7 +68,7 @@ def _micros(value: datetime | pd.Timestamp | float) -> int:
     return int(pd.Timestamp(value).timestamp() * 1_000_000)
 
 
-class Jaeger:
+class Jaeger(ServiceAPI):
     """Search traces in Jaeger (or labkit's stand-in) and get span DataFrames back.
 
     >>> jaeger = Jaeger("http://127.0.0.1:16686")                         # doctest: +SKIP
@@ -99,60 +83,22 @@ class Jaeger:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"Jaeger URL must start with http:// or https://, got {url!r}")
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
-
-    def __repr__(self) -> str:
-        return f"Jaeger({self.url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (the client cannot send any more)."""
-        return self._client.is_closed
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._client.close()
+        super().__init__(
+            url, service="Jaeger", timeout=timeout, transport=transport,
+            timeout_hint="narrow the search (a smaller limit or lookback) or use "
+                         "Jaeger(url, timeout=...)")
 
     def get(self, path: str, params: Any = None) -> Any:
         """GET ``{url}{path}`` and return the JSON envelope, or raise a labkit QueryError."""
+        # Jaeger sends its JSON error envelope as text/plain; a 200 must be an object too.
+        resp = self._http.request("GET", path, params=params, what=path, json_errors=True)
         try:
-            resp = self._client.get(path, params=params)
-        except httpx.TimeoutException as exc:
-            raise QueryError(
-                f"Jaeger at {self.url} did not answer {path} within {self.timeout:g}s; "
-                "narrow the search (a smaller limit or lookback) or use Jaeger(url, timeout=...)"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise QueryError(
-                f"cannot reach Jaeger at {self.url}: {type(exc).__name__}: {exc}. "
-                "Is the lab running? Start it with `labkit up`; `labkit status` shows its URLs."
-            ) from exc
-        try:
-            body = resp.json()  # Jaeger sends its JSON error envelope as text/plain
+            body = resp.json()
         except ValueError:
             body = None
-        if resp.status_code == 200 and isinstance(body, dict):
+        if isinstance(body, dict):
             return body
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if errors:
-            message = "; ".join(str(e.get("msg", e)) for e in errors)
-            text = f"Jaeger answered HTTP {resp.status_code} for {path}: {message}"
-        else:
-            text = (
-                f"{resp.url} answered HTTP {resp.status_code} without a Jaeger error body "
-                f"({resp.text[:120]!r}); is {self.url} really Jaeger's query API?"
-            )
-        raise QueryHTTPError(text, url=str(resp.url), status=resp.status_code, body=resp.text)
+        raise self._http.error(resp, path, json_errors=True)
 
     def services(self) -> list[str]:
         """Names of the services that sent spans."""
@@ -187,7 +133,7 @@ class Jaeger:
         start_us = (
             _micros(start)
             if start is not None
-            else end_us - int(_seconds(lookback, "lookback") * 1e6)
+            else end_us - int(parse_duration(lookback, units=ALL_UNITS, what="lookback") * 1e6)
         )
         if start_us > end_us:
             raise ValueError(

@@ -22,7 +22,6 @@ A label named like one of the frame's own columns (``| json`` extracts ``timesta
 from __future__ import annotations
 
 import json
-import re
 import time as _time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -31,13 +30,13 @@ from typing import Any, TypeAlias
 import httpx
 import pandas as pd
 
-from labkit.errors import QueryError, QueryHTTPError, QueryParseError
+from labkit.durations import ALL_UNITS, parse_duration
+from labkit.errors import QueryError
+from labkit.query.http import ServiceAPI
 
 __all__ = ["Loki", "matrix_to_frame", "streams_to_frame", "to_frame", "vector_to_frame"]
 
 TimeLike: TypeAlias = datetime | pd.Timestamp | float | int | str
-_RELATIVE = re.compile(r"^(?:now)?-(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _time_param(value: TimeLike | None) -> str | None:
@@ -57,8 +56,10 @@ def _time_param(value: TimeLike | None) -> str | None:
     text = value.strip()
     if text == "now":
         return str(_time.time_ns())
-    if m := _RELATIVE.match(text):
-        return str(_time.time_ns() - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1e9))
+    for prefix in ("now-", "-"):
+        if text.startswith(prefix):
+            ago = parse_duration(text[len(prefix):], units=ALL_UNITS, what="relative time")
+            return str(_time.time_ns() - int(ago * 1e9))
     return text
 
 
@@ -196,7 +197,7 @@ def to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-class Loki:
+class Loki(ServiceAPI):
     """A Loki HTTP API client returning DataFrames; errors raise :class:`QueryError`."""
 
     def __init__(
@@ -206,58 +207,19 @@ class Loki:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
-
-    def __enter__(self) -> Loki:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (the client cannot send any more)."""
-        return self._client.is_closed
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        url = self.url + path
-        try:
-            resp = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise QueryError(
-                f"cannot reach Loki at {url}: {exc}. Is the lab running? Start it with "
-                "`labkit up`, or pass the right URL to Loki(...)"
-            ) from exc
-        if resp.status_code >= 400:
-            body = resp.text.strip()
-            cls = (
-                QueryParseError
-                if resp.status_code == 400 and "parse error" in body
-                else QueryHTTPError
-            )
-            raise cls(
-                f"Loki answered {resp.status_code} for {url}: {body}",
-                url=url,
-                status=resp.status_code,
-                body=body,
-            )
-        return resp
+        super().__init__(
+            url, service="Loki", timeout=timeout, transport=transport,
+            timeout_hint="query a shorter range, a smaller limit, or Loki(url, timeout=...)")
 
     def fetch(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """GET ``path`` and return the decoded JSON envelope."""
         clean = {k: v for k, v in params.items() if v is not None}
-        resp = self._request("GET", path, params=clean)
-        try:
-            return resp.json()  # type: ignore[no-any-return]
-        except ValueError as exc:
-            raise QueryError(
-                f"Loki at {self.url}{path} answered with something that is not JSON: "
-                f"{resp.text[:200]!r}"
-            ) from exc
+        what = f"the query {clean['query']!r}" if "query" in clean else path
+        answer = self._http.json("GET", path, params=clean, what=what)
+        if not isinstance(answer, dict):
+            raise QueryError(f"Loki at {self.url}{path} answered {str(answer)[:200]!r}, "
+                             "not a JSON object")
+        return answer
 
     def query(
         self,
@@ -325,8 +287,8 @@ class Loki:
 
     def ready(self) -> bool:
         try:
-            return self._client.get("/ready").text.strip() == "ready"
-        except httpx.TransportError:
+            return self._http.send("GET", "/ready").text.strip() == "ready"
+        except QueryError:
             return False
 
     def push(
@@ -349,5 +311,5 @@ class Loki:
         if not values:
             return 0
         body = {"streams": [{"stream": dict(labels), "values": values}]}
-        self._request("POST", "/loki/api/v1/push", json=body)
+        self._http.request("POST", "/loki/api/v1/push", json=body, what="the pushed lines")
         return len(values)

@@ -1,4 +1,4 @@
-"""PromQL into pandas: a thin client over prometheus-api-client's session.
+"""PromQL into pandas: a client for Prometheus's HTTP API.
 
 Fetching and parsing are split: :class:`Prometheus` fetches raw JSON envelopes and
 :func:`vector_to_frame` / :func:`matrix_to_frame` turn them into tidy DataFrames, so the
@@ -14,36 +14,22 @@ Frame columns (both parsers):
 from __future__ import annotations
 
 import math
-import re
 import time as _time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pandas as pd
-import requests
-from prometheus_api_client import PrometheusConnect
-from urllib3.util.retry import Retry
 
-from labkit.errors import QueryError, QueryHTTPError, QueryParseError
+from labkit.durations import parse_duration
+from labkit.errors import QueryError, QueryParseError
+from labkit.query.http import ServiceAPI
 
 __all__ = ["Prometheus", "matrix_to_frame", "parse_time", "vector_to_frame"]
 
 TimeLike = datetime | float | int | str
 _MISSING: Any = object()
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``"1h30m"`` or ``"500ms"``."""
-    text = text.strip()
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}; use units like '30s', '5m', '1h30m'")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
-
-
 def parse_time(value: TimeLike | None, *, now: float | None = None) -> float:
     """Unix seconds for a datetime, a unix number, or ``"now"`` / ``"-5m"`` / ``"now-5m"``.
 
@@ -138,11 +124,7 @@ def matrix_to_frame(payload: dict[str, Any]) -> pd.DataFrame:
     return _frame(rows, keys)
 
 
-def _is_parse_error(message: str) -> bool:
-    return 'invalid parameter "query"' in message or "parse error" in message
-
-
-class Prometheus:
+class Prometheus(ServiceAPI):
     """Run PromQL against a Prometheus server and get pandas DataFrames back.
 
     >>> prom = Prometheus("http://127.0.0.1:9090")                  # doctest: +SKIP
@@ -154,79 +136,26 @@ class Prometheus:
 
     def __init__(
         self, url: str = "http://127.0.0.1:9090", *, timeout: float = 10.0,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"Prometheus URL must start with http:// or https://, got {url!r}")
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        # One quick reconnect and no status retries: a 503 query timeout should surface
-        # at once, not after the library's default three backed-off retries.
-        retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
-        self._conn = PrometheusConnect(self.url, headers=headers, retry=retry)
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return f"Prometheus({self.url!r})"
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._closed = True
-        self._conn.close()
+        super().__init__(
+            url, service="Prometheus", timeout=timeout, headers=headers, transport=transport,
+            timeout_hint="try a shorter range, a larger step, or Prometheus(url, timeout=...)")
 
     # -- fetching: raw JSON envelopes -------------------------------------------------
 
     def get(self, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None,
             *, promql: str | None = None) -> dict[str, Any]:
         """GET ``{url}{path}`` and return the JSON envelope, or raise a labkit QueryError."""
-        url = self.url + path
-        try:
-            # The raw session, not custom_query(): that drops resultType, the HTTP
-            # status and Prometheus's own error text, all of which learners need.
-            resp = self._conn._session.get(
-                url, params=params, headers=self._conn.headers, timeout=self.timeout
-            )
-        except requests.ConnectionError as exc:
-            raise QueryError(
-                f"cannot reach Prometheus at {self.url}: connection failed ({type(exc).__name__}). "
-                "Is the lab running? Start it with `labkit up`; `labkit status` shows its URLs."
-            ) from exc
-        except requests.Timeout as exc:
-            raise QueryError(
-                f"Prometheus at {self.url} did not answer {path} within {self.timeout:g}s; "
-                "try a shorter range, a larger step, or Prometheus(url, timeout=...)"
-            ) from exc
+        what = f"the query {promql!r}" if promql is not None else path
+        resp = self._http.request("GET", path, params=params, what=what, json_errors=True)
         try:
             body: Any = resp.json()
         except ValueError:
             body = None
-        if resp.status_code == 200 and isinstance(body, dict) and body.get("status") == "success":
+        if isinstance(body, dict) and body.get("status") == "success":
             return body
-        message = body.get("error", "") if isinstance(body, dict) else ""
-        what = f"the query {promql!r}" if promql is not None else path
-        if resp.status_code == 400 and promql is not None and _is_parse_error(message):
-            cls: type[QueryHTTPError] = QueryParseError
-            text = f"Prometheus could not parse {what}: {message}"
-        elif message:
-            kind = body.get("errorType", "error")
-            text = f"Prometheus rejected {what} (HTTP {resp.status_code}, {kind}): {message}"
-            cls = QueryHTTPError
-        else:
-            text = (f"{url} answered HTTP {resp.status_code} without a Prometheus error body "
-                    f"({resp.text[:120]!r}); is {self.url} really Prometheus?")
-            cls = QueryHTTPError
-        raise cls(text, url=resp.url, status=resp.status_code, body=resp.text)
+        raise self._http.error(resp, what, json_errors=True)
 
     def fetch(self, promql: str, *, time: TimeLike | None = None) -> dict[str, Any]:
         """The raw ``/api/v1/query`` envelope for an instant query."""
@@ -299,10 +228,9 @@ class Prometheus:
     def ready(self) -> bool:
         """Whether Prometheus answers ``/-/ready`` with 200 (False if unreachable)."""
         try:
-            resp = self._conn._session.get(self.url + "/-/ready", timeout=self.timeout)
-        except requests.RequestException:
+            return self._http.send("GET", "/-/ready").status_code == 200
+        except QueryError:
             return False
-        return resp.status_code == 200
 
     def targets(self) -> pd.DataFrame:
         """Active scrape targets: job, instance, health, lastError, scrapeUrl, lastScrape..."""

@@ -165,6 +165,10 @@ class DockerRuntime:
         if rec.run_dir:
             volumes[str(cfg.run_dir)] = {"bind": RUN_DIR, "mode": "ro"}
         env = dict(rec.env)
+        if spec.name == "gateway" and cfg.admin_token:
+            # As in the local runtime, /admin/* then needs the token. It reaches the
+            # container at run time only: never compose.yaml, an image or a config file.
+            env["LABKIT_ADMIN_TOKEN"] = cfg.admin_token
         if spec.name == "grafana":
             from labkit.runtime.grafana import admin_password
 

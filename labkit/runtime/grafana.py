@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from labkit.config import LabConfig
 from labkit.errors import ProvisionError
 from labkit.runtime.paths import bin_dir, cache_dir
 from labkit.runtime.versions import PINNED
@@ -101,9 +102,9 @@ def ensure_grafana(fetch: Fetch | None = None, version: str = GRAFANA_VERSION) -
 
 def admin_password(run_dir: Path, env: dict[str, str] | None = None) -> str:
     """``$LABKIT_GRAFANA_ADMIN_PASSWORD``, or one generated once into the run dir (mode 600)."""
-    env = dict(os.environ) if env is None else env
-    if env.get(PASSWORD_ENV):
-        return env[PASSWORD_ENV]
+    given = LabConfig.from_env(env).grafana_admin_password
+    if given:
+        return given
     path = run_dir / "grafana" / "admin-password"
     if path.is_file():
         return path.read_text().strip()

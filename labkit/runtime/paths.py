@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
+from labkit.config import LabConfig
 
 __all__ = ["bin_dir", "cache_dir", "models_dir"]
-
-CACHE_ENV = "LABKIT_CACHE_DIR"
 
 
 def cache_dir() -> Path:
@@ -18,8 +15,7 @@ def cache_dir() -> Path:
     >>> cache_dir()  # doctest: +SKIP
     PosixPath('/home/me/.cache/labkit')
     """
-    override = os.environ.get(CACHE_ENV, "").strip()
-    path = Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("labkit"))
+    path = LabConfig.from_env().cache_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.config import LabConfig
 from labkit.errors import BinaryNotFound, ProvisionError
 from labkit.runtime.download import Fetch, cached_release, default_fetch, download_release
 from labkit.runtime.gobuild import cached_go_build, go_available, go_build
 from labkit.runtime.versions import PINNED, Pinned, pinned_for
 
-__all__ = ["BINARIES", "OFFLINE_ENV", "Found", "ensure_binary", "find_binary", "locate"]
+__all__ = ["BINARIES", "Found", "ensure_binary", "find_binary", "locate"]
 
-OFFLINE_ENV = "LABKIT_OFFLINE"  # set to 1 to skip release downloads (no internet)
 DPKG_INFO = Path("/var/lib/dpkg/info")  # dpkg's file lists: which package owns which path
 
 Progress = Callable[[str], object]
@@ -158,7 +158,7 @@ def ensure_binary(
     if found and found.origin != "apt":
         return found.path
     tried: list[str] = []
-    if allow_download and entry.release_url and os.environ.get(OFFLINE_ENV) != "1":
+    if allow_download and entry.release_url and not LabConfig.from_env().offline:
         try:
             download_release(entry, fetch=fetch, progress=progress)
             release = cached_release(entry, name)

@@ -8,26 +8,23 @@ to parse, so a template bug names its file instead of breaking a service.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
+from labkit.config import LabConfig
+from labkit.durations import parse_duration
 from labkit.errors import LabError
 
 __all__ = ["render", "render_file", "render_string", "seconds", "stack_dir"]
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+)([smhd])")
 
 
 def stack_dir() -> Path:
     """The ``stack/`` folder: ``$LABKIT_STACK_DIR``, else the one beside the package."""
-    override = os.environ.get("LABKIT_STACK_DIR")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "stack"
+    path = LabConfig.from_env().stack_dir or Path(__file__).resolve().parents[2] / "stack"
     if not path.is_dir():
         raise LabError(
             f"stack directory not found at {path}; run labkit from a checkout "
@@ -38,10 +35,10 @@ def stack_dir() -> Path:
 
 def seconds(duration: str) -> int:
     """Seconds in a Prometheus duration such as ``5m`` or ``1h30m`` (a template filter)."""
-    parts = _DURATION.findall(duration)
-    if not parts or "".join(n + u for n, u in parts) != duration:
-        raise LabError(f"not a duration like 30s, 5m or 1h: {duration!r}")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
+    try:
+        return round(parse_duration(duration, units=("s", "m", "h", "d")))
+    except ValueError:
+        raise LabError(f"not a duration like 30s, 5m or 1h: {duration!r}") from None
 
 
 def _environment(search_path: list[Path]) -> jinja2.Environment:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
+from labkit.durations import parse_duration as _parse_duration
 from labkit.shipper.entries import parse_labels
 from labkit.shipper.shipper import Shipper
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 
 
 def parse_duration(text: str) -> float:
     """Seconds in ``1s``, ``500ms``, ``2m`` or a bare number of seconds."""
-    m = _DURATION.fullmatch(text.strip())
-    if not m:
-        raise argparse.ArgumentTypeError(f"bad duration {text!r}: write e.g. 1s, 500ms or 2m")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    bare = text.strip()
+    try:
+        if bare.replace(".", "", 1).isdigit():
+            return float(bare)
+        return _parse_duration(bare, units=("ms", "s", "m"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad duration {text!r}: write e.g. 1s, 500ms or 2m") from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,18 +8,15 @@ Screenshots land in the test's temporary folder (CI keeps them as artifacts).
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from labkit.testing import free_port, run_service
 
 pytestmark = pytest.mark.browser
 
@@ -31,10 +28,6 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "00-orientation.i
 ANSWER_PLACEHOLDER = "compression = None  # YOUR ANSWER HERE"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -45,36 +38,16 @@ def jupyter(lab_env: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     sources, work = tmp_path / "notebooks", tmp_path / "work"
     sources.mkdir()
     shutil.copy(NOTEBOOK, sources / NOTEBOOK.name)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     cmd = [str(Path(sys.executable).with_name("labkit")), "lab", "--work", str(work),
            "--notebooks", str(sources), "--port", str(port)]
-    log = (tmp_path / "jupyter.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-                            env={**os.environ, "JUPYTER_TOKEN": token})
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240  # a busy 2-core machine starts Jupyter slowly
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/api/status?token={token}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "jupyter.log").read_text()[-2000:]
-            time.sleep(0.5)
-        else:
-            tail = (tmp_path / "jupyter.log").read_text()[-2000:]
-            pytest.fail(f"JupyterLab did not answer within 240 s; its log ends:\n{tail}")
+    # A busy 2-core machine starts Jupyter slowly: up to 240 s.
+    with run_service("jupyterlab", cmd, log_path=tmp_path / "jupyter.log", cwd=tmp_path,
+                     env={"JUPYTER_TOKEN": token}, timeout=240,
+                     health_url=f"{base}/api/status?token={token}"):
         assert "YOUR ANSWER HERE" in (work / NOTEBOOK.name).read_text()  # a student copy
         yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", work
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _run_all(page) -> None:  # type: ignore[no-untyped-def]

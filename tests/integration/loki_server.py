@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from labkit.runtime.process import ServiceProcess
+from labkit.testing import free_port, start_service
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class StandinServer:
@@ -29,40 +21,24 @@ class StandinServer:
         self.extra = list(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ServiceProcess | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
+        self.proc = start_service(
+            "loki stand-in",
             [sys.executable, "-m", "labkit.standins.loki", "--host", "127.0.0.1",
              "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).text == "ready":
-                    return
-            except httpx.TransportError as exc:
-                if self.proc.poll() is not None:
-                    output = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                    raise RuntimeError(f"stand-in exited: {output}") from exc
-            time.sleep(0.1)
-        raise RuntimeError("stand-in not ready after 30s")
+            log_path=self.data_dir.parent / f"{self.data_dir.name}.log",
+            health_url=self.url + "/ready", env={"PYTHONPATH": str(REPO)})
 
     def kill(self) -> None:
         """SIGKILL, as a crash: no shutdown code runs."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.popen.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self._close()
+            self.proc.popen.wait(timeout=10)
+        self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self._close()
-
-    def _close(self) -> None:
-        if self.proc is not None and self.proc.stdout:
-            self.proc.stdout.close()
+        if self.proc is not None:
+            self.proc.stop()
         self.proc = None

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pandas as pd
@@ -18,54 +14,14 @@ import pytest
 from labkit.query import alerts
 from labkit.runtime.alertmanager_config import render_alertmanager_config
 from labkit.runtime.provision import find_binary
+from labkit.testing import free_port, poll_until, run_service
 
 READY_WAIT_S = 60.0
 DELIVERY_WAIT_S = 30.0  # lab group_wait is 1s; this only bounds a hang
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with the service log otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except httpx.TransportError:
-            result = None
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            pytest.fail(f"{what} not seen after {timeout:g}s\n{tail}")
-        time.sleep(0.2)
-
-
-def _when(frame: pd.DataFrame, ok: Callable[[pd.DataFrame], bool]) -> pd.DataFrame | None:
-    return frame if ok(frame) else None
-
-
-def _named(frame: pd.DataFrame, alertname: str) -> pd.DataFrame | None:
-    rows = frame[frame["alertname"] == alertname]
-    return None if rows.empty else rows
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _named(frame: pd.DataFrame, alertname: str) -> pd.DataFrame:
+    return frame[frame["alertname"] == alertname]
 
 
 @pytest.fixture(scope="module")
@@ -75,28 +31,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     if binary is None:
         pytest.fail("alertmanager is not installed: apt-get install prometheus-alertmanager")
     folder: Path = tmp_path_factory.mktemp("alerting")
-    sink_url = f"http://127.0.0.1:{_free_port()}"
-    am_url = f"http://127.0.0.1:{_free_port()}"
-    sink_log, am_log = folder / "sink.log", folder / "alertmanager.log"
-    sink = _start([sys.executable, "-m", "labkit.standins.sink", "--host", "127.0.0.1",
-                   "--port", sink_url.rsplit(":", 1)[1], "--data-dir", str(folder / "sink")],
-                  sink_log)
-    procs = [sink]
-    try:
-        _wait("sink /health", lambda: httpx.get(f"{sink_url}/health", timeout=2).is_success,
-              READY_WAIT_S, sink_log)
+    sink_port, am_port = free_port(), free_port()
+    sink_url, am_url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{am_port}"
+    am_log = folder / "alertmanager.log"
+    sink = [sys.executable, "-m", "labkit.standins.sink", "--host", "127.0.0.1",
+            "--port", str(sink_port), "--data-dir", str(folder / "sink")]
+    with run_service("sink", sink, log_path=folder / "sink.log", health_url=f"{sink_url}/health",
+                     timeout=READY_WAIT_S):
         config = render_alertmanager_config(folder / "alertmanager.yml", sink_url=sink_url,
                                             lab=True)
-        procs.append(_start([binary, f"--config.file={config}",
-                             f"--storage.path={folder / 'am-data'}",
-                             f"--web.listen-address={am_url.removeprefix('http://')}",
-                             "--cluster.listen-address="], am_log))
-        _wait("alertmanager /-/ready",
-              lambda: httpx.get(f"{am_url}/-/ready", timeout=2).is_success, READY_WAIT_S, am_log)
-        yield {"sink": sink_url, "alertmanager": am_url, "am_log": str(am_log)}
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        argv = [binary, f"--config.file={config}", f"--storage.path={folder / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="]
+        with run_service("alertmanager", argv, log_path=am_log, health_url=f"{am_url}/-/ready",
+                         timeout=READY_WAIT_S):
+            yield {"sink": sink_url, "alertmanager": am_url, "am_log": str(am_log)}
 
 
 def _post_alert(am_url: str, labels: dict[str, str]) -> None:
@@ -114,10 +62,10 @@ def test_critical_alert_reaches_pager_and_email(stack: dict[str, str]) -> None:
     """A critical alert is recorded for the pager receiver and, via continue, for email."""
     _post_alert(stack["alertmanager"], {"alertname": "TestCritical", "severity": "critical",
                                         "service": "llm-inference"})
-    frame = _wait("TestCritical at the pager and email receivers",
-                  lambda: _when(alerts.notifications(stack["sink"], alertname="TestCritical"),
-                                lambda f: set(f["receiver"]) >= {"pager", "email"}),
-                  DELIVERY_WAIT_S, Path(stack["am_log"]))
+    frame = poll_until("TestCritical at the pager and email receivers",
+                       lambda: alerts.notifications(stack["sink"], alertname="TestCritical"),
+                       lambda f: set(f["receiver"]) >= {"pager", "email"},
+                       DELIVERY_WAIT_S, 0.2, log_path=Path(stack["am_log"]))
     pager = frame[frame["receiver"] == "pager"].iloc[0]
     assert pager["status"] == "firing"
     assert pager["labels"]["severity"] == "critical"
@@ -129,19 +77,20 @@ def test_critical_alert_reaches_pager_and_email(stack: dict[str, str]) -> None:
 def test_warning_alert_reaches_chat_only(stack: dict[str, str]) -> None:
     """A warning goes to the chat receiver and nowhere else."""
     _post_alert(stack["alertmanager"], {"alertname": "TestWarning", "severity": "warning"})
-    frame = _wait("TestWarning at the chat receiver",
-                  lambda: _when(alerts.notifications(stack["sink"], alertname="TestWarning"),
-                                lambda f: not f.empty),
-                  DELIVERY_WAIT_S, Path(stack["am_log"]))
+    frame = poll_until("TestWarning at the chat receiver",
+                       lambda: alerts.notifications(stack["sink"], alertname="TestWarning"),
+                       lambda f: not f.empty, DELIVERY_WAIT_S, 0.2,
+                       log_path=Path(stack["am_log"]))
     assert set(frame["receiver"]) == {"chat"}
 
 
 def test_alertmanager_lists_the_alert_with_its_receivers(stack: dict[str, str]) -> None:
     """Alertmanager's alert list shows the posted alert routed to pager and email."""
     _post_alert(stack["alertmanager"], {"alertname": "TestListed", "severity": "critical"})
-    frame = _wait("TestListed in /api/v2/alerts",
-                  lambda: _named(alerts.alertmanager_alerts(stack["alertmanager"]), "TestListed"),
-                  DELIVERY_WAIT_S)
+    frame = poll_until("TestListed in /api/v2/alerts",
+                       lambda: _named(alerts.alertmanager_alerts(stack["alertmanager"]),
+                                      "TestListed"),
+                       lambda f: not f.empty, DELIVERY_WAIT_S, 0.2)
     row = frame.iloc[0]
     assert row["state"] == "active"
     assert sorted(row["receivers"]) == ["email", "pager"]
@@ -158,9 +107,9 @@ def test_silence_is_created_listed_and_expired(stack: dict[str, str]) -> None:
     assert listed["created_by"] == "pytest"
 
     _post_alert(am, {"alertname": "TestSilenced", "severity": "critical"})
-    frame = _wait("TestSilenced in /api/v2/alerts",
-                  lambda: _named(alerts.alertmanager_alerts(am), "TestSilenced"),
-                  DELIVERY_WAIT_S)
+    frame = poll_until("TestSilenced in /api/v2/alerts",
+                       lambda: _named(alerts.alertmanager_alerts(am), "TestSilenced"),
+                       lambda f: not f.empty, DELIVERY_WAIT_S, 0.2)
     assert frame.iloc[0]["state"] == "suppressed"
     assert frame.iloc[0]["silenced_by"] == [silence_id]
 

@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from labkit.cost import CostTracker
 from labkit.gateway.usage import UsageRecorder
+from labkit.testing import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +41,6 @@ def _pg_bin(name: str) -> str | None:
     return found if isinstance(found, str) else (found[-1] if found else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +67,7 @@ def postgres_url() -> Iterator[str]:
                         "(apt install postgresql creates it)")
         os.chown(root, account.pw_uid, account.pw_gid)
         as_user = {"user": account.pw_uid, "group": account.pw_gid}
-    port = _free_port()
+    port = free_port()
     subprocess.run([initdb, "-D", str(root / "data"), "-U", "labkit", "--auth=trust",
                     "-E", "UTF8"], check=True, capture_output=True, **as_user)  # type: ignore[call-overload]
     log = (root / "server.log").open("wb")

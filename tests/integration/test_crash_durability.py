@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from labkit.runtime.process import ServiceProcess, wait_healthy
+from labkit.testing import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,10 +61,8 @@ def _push_then_kill(send: Callable[[httpx.Client, int], bool], proc: ServiceProc
     threads = [threading.Thread(target=pusher) for _ in range(2)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 120
-    while len(acked) < ACKS_BEFORE_KILL:
-        assert time.monotonic() < deadline, f"only {len(acked)} writes acknowledged"
-        time.sleep(0.005)
+    poll_until(f"{ACKS_BEFORE_KILL} acknowledged writes", lambda: len(acked),
+               lambda n: n >= ACKS_BEFORE_KILL, 120, 0.005)
     os.kill(proc.pid, signal.SIGKILL)  # mid-stream: writes are in flight on both threads
     proc.popen.wait(timeout=10)
     time.sleep(0.3)

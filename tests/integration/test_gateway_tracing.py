@@ -241,3 +241,16 @@ def test_openmetrics_exposition_has_trace_id_exemplars(sent: dict[str, SentTrace
     assert sent["fail"].trace_id in found
     plain = httpx.get(lab_stack.gateway_url + "/metrics", timeout=10).text
     assert "# {trace_id=" not in plain  # the classic text format has no exemplars
+
+
+def test_traces_are_stored_by_the_real_jaeger_when_it_is_installed(lab_stack: Any) -> None:
+    """With Jaeger v2 installed (`make test` builds it), the lab runs it and not the stand-in,
+    so every test above reads its traces back from the real Jaeger."""
+    from labkit.runtime.local import LocalRuntime
+    from labkit.runtime.provision import find_binary
+
+    jaeger = LocalRuntime(lab_stack.config).load_state().services["jaeger"]
+    if find_binary("jaeger") is None:  # the differential Jaeger test fails in that case
+        assert jaeger.origin == "stand-in", jaeger
+    else:
+        assert jaeger.origin != "stand-in" and jaeger.version.startswith(("1.", "2.")), jaeger

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from labkit.errors import QueryHTTPError
 from labkit.query.jaeger import Jaeger, critical_path
 from labkit.standins.jaeger import JaegerStandin
+from labkit.testing import free_port, start_service
 
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures" / "jaeger"
 MS = 1_000_000
@@ -229,54 +227,20 @@ def test_operations_and_dependencies(standin: JaegerStandin) -> None:
     assert deps["data"] == [{"parent": "frontend", "child": "llm-api", "callCount": 1}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     """`python -m labkit.standins.jaeger` answers / on the query port and exits 0 on SIGTERM."""
-    otlp_port, query_port = _free_port(), _free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "labkit.standins.jaeger",
-            "--otlp-port",
-            str(otlp_port),
-            "--query-port",
-            str(query_port),
-            "--data-dir",
-            str(tmp_path),
-            "--max-traces",
-            "10",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    otlp_port, query_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "labkit.standins.jaeger", "--otlp-port", str(otlp_port),
+            "--query-port", str(query_port), "--data-dir", str(tmp_path), "--max-traces", "10"]
+    proc = start_service("jaeger stand-in", argv, log_path=tmp_path / "jaeger.log",
+                         health_url=f"http://127.0.0.1:{query_port}/",
+                         env={"PYTHONPATH": str(Path(__file__).parents[2])})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{query_port}/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-            time.sleep(0.1)
-        assert (
-            httpx.post(
-                f"http://127.0.0.1:{otlp_port}/v1/traces",
-                content=b"",
-                headers={"Content-Type": "application/x-protobuf"},
-            ).status_code
-            == 200
-        )
+        answer = httpx.post(f"http://127.0.0.1:{otlp_port}/v1/traces", content=b"",
+                            headers={"Content-Type": "application/x-protobuf"})
+        assert answer.status_code == 200
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0, out
+        proc.popen.terminate()
+        code = proc.popen.wait(timeout=20)
+        proc.stop()  # anything left of its process group
+    assert code == 0, (tmp_path / "jaeger.log").read_text()

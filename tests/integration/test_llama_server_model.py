@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,14 +10,9 @@ import pytest
 
 from labkit.runtime.llama_build import ensure_llama_server
 from labkit.runtime.model import generate_tiny_model
+from labkit.testing import free_port, run_service
 
 HEALTH_WAIT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -28,48 +20,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start llama-server on the tiny model once for this module; stop it afterwards."""
     folder = tmp_path_factory.mktemp("llama")
     model = generate_tiny_model(folder / "tiny.gguf", seed=0)
-    port = _free_port()
-    log = folder / "llama-server.log"
-    args = [
-        str(ensure_llama_server()),
-        "-m",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--metrics",
-        "--parallel",
-        "4",
-        "-c",
-        "2048",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    port = free_port()
+    args = [str(ensure_llama_server()), "-m", str(model), "--host", "127.0.0.1",
+            "--port", str(port), "--metrics", "--parallel", "4", "-c", "2048"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + HEALTH_WAIT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama-server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"llama-server not healthy after {HEALTH_WAIT_S}s:\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.1)
+    with run_service("llama-server", args, log_path=folder / "llama-server.log",
+                     health_url=f"{url}/health", timeout=HEALTH_WAIT_S):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _chat(url: str, **extra: object) -> httpx.Response:

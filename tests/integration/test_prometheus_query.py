@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
 from labkit.errors import QueryHTTPError, QueryParseError
 from labkit.query.prometheus import Prometheus
 from labkit.runtime.provision import find_binary
+from labkit.testing import free_port, run_service
 
 READY_WAIT_S = 60.0
 CONFIG = """\
@@ -31,12 +28,6 @@ scrape_configs:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """A real Prometheus on a free port with tmp storage, stopped afterwards."""
@@ -44,42 +35,18 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     if binary is None:
         pytest.fail("prometheus is not installed: run `labkit install` (or apt install prometheus)")
     folder: Path = tmp_path_factory.mktemp("prometheus")
-    port = _free_port()
-    (folder / "prometheus.yml").write_text(CONFIG.format(port=port, dead_port=_free_port()))
-    log = folder / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, f"--config.file={folder / 'prometheus.yml'}",
-             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT)
+    port = free_port()
+    (folder / "prometheus.yml").write_text(CONFIG.format(port=port, dead_port=free_port()))
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_WAIT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prometheus not ready at {url} after {READY_WAIT_S:g}s:\n"
-                            f"{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        with Prometheus(url) as client:
-            # Both targets scraped at least twice, so rates and ranges have points.
-            client.wait_for('count(count_over_time(up[1m]) >= 2)',
-                            lambda f: not f.empty and f["value"].iloc[0] == 2, timeout=30,
-                            interval=0.5)
-            yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    argv = [binary, f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+    with run_service("prometheus", argv, log_path=folder / "prometheus.log",
+                     health_url=f"{url}/-/ready", timeout=READY_WAIT_S), Prometheus(url) as client:
+        # Both targets scraped at least twice, so rates and ranges have points.
+        client.wait_for('count(count_over_time(up[1m]) >= 2)',
+                        lambda f: not f.empty and f["value"].iloc[0] == 2, timeout=30,
+                        interval=0.5)
+        yield client
 
 
 def test_up_shows_one_healthy_and_one_dead_target(prom: Prometheus) -> None:

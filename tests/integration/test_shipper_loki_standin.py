@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -18,12 +16,7 @@ import httpx
 import pytest
 
 from labkit.shipper import Shipper
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from labkit.testing import free_port, poll_until, run_service
 
 
 @pytest.fixture()
@@ -33,21 +26,9 @@ def loki(tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "labkit.standins.loki", "--port", str(port),
            "--data-dir", str(tmp_path / "loki")]
-    with (tmp_path / "loki.log").open("w") as out, \
-            subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT) as proc:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (tmp_path / "loki.log").read_text()
-            assert time.monotonic() < deadline, "Loki stand-in never became ready"
-            time.sleep(0.1)
+    with run_service("loki stand-in", cmd, log_path=tmp_path / "loki.log",
+                     health_url=f"{url}/ready", timeout=60):
         yield url
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def query_lines(url: str, logql: str) -> list[tuple[dict[str, str], str]]:
@@ -89,10 +70,8 @@ def test_rotated_and_restarted_shipping_reads_back_exactly(tmp_path: Path, loki:
         for n in range(150, 300):  # written while no shipper runs
             emit(n)
         with shipper():
-            deadline = time.monotonic() + 60
-            while len(query_lines(loki, '{job="llm-api"}')) < len(written):
-                assert time.monotonic() < deadline, "lines never all arrived"
-                time.sleep(0.2)
+            poll_until("every written line in Loki", lambda: query_lines(loki, '{job="llm-api"}'),
+                       lambda got: len(got) >= len(written), timeout=60, interval=0.2)
     finally:
         handler.close()
     assert len(list(log.parent.iterdir())) > 3, "the test did not rotate"

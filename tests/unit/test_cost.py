@@ -19,11 +19,11 @@ from labkit.cost import (
     PriceTableError,
     UsageStore,
     compiled_sql,
-    plot_daily_costs,
     to_utc_naive,
     usage_db_url,
 )
 from labkit.gateway.usage import USAGE_TABLE, make_engine
+from labkit.plots import plot_daily_costs
 
 matplotlib.use("Agg")
 

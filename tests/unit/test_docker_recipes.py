@@ -176,3 +176,35 @@ def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
                              env={**os.environ, "LABKIT_MODEL": "",
                                   "LABKIT_GRAFANA_ADMIN_PASSWORD": "not-a-secret"})
     assert missing.returncode != 0 and "LABKIT_MODEL" in missing.stderr
+
+
+def _gateway_container(tmp_path: Path, token: str | None) -> dict:
+    """The docker runtime's container spec for the gateway (no engine: volumes stubbed)."""
+    from labkit.runtime import catalog
+    from labkit.runtime.docker import DockerRuntime
+
+    config = LabConfig(run_dir=tmp_path, runtime="docker", admin_token=token)
+    runtime = DockerRuntime(config, client=object())
+    runtime.engine.ensure_volume = lambda key, bind_to=None: f"vol-{key}"  # type: ignore
+    state = LabState(run_dir=str(tmp_path), runtime="docker", model=str(tmp_path / "m.gguf"))
+    return runtime._container_args(catalog.get("gateway"), recipe("gateway", config), state)
+
+
+def test_gateway_container_gets_the_admin_token_only_when_set(tmp_path: Path) -> None:
+    """LABKIT_ADMIN_TOKEN reaches the gateway container as the local runtime passes it; unset,
+    the container gets no such variable (the gateway then keeps /admin/* open on loopback)."""
+    secret = "s3cret-token-for-test"
+    args = _gateway_container(tmp_path, secret)
+    assert args["environment"]["LABKIT_ADMIN_TOKEN"] == secret
+    assert secret not in " ".join(args["command"])  # not on the command line (`ps`, inspect)
+    assert "LABKIT_ADMIN_TOKEN" not in _gateway_container(tmp_path, None)["environment"]
+
+
+def test_admin_token_is_never_written_to_the_compose_file(tmp_path: Path) -> None:
+    """`labkit compose` with a token set writes no token anywhere under its output."""
+    secret = "s3cret-token-for-test"
+    (tmp_path / "out").mkdir()
+    write_compose(tmp_path / "out" / "compose.yaml",
+                  LabConfig(run_dir=tmp_path / "run", admin_token=secret))
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert written and not any(secret in p.read_text(errors="replace") for p in written)

@@ -8,7 +8,7 @@ def test_all_names_are_exported() -> None:
     public = {n for n in dir(labkit) if not n.startswith("_")} - {
         "config", "errors", "exercises", "lab", "runtime", "query", "gateway", "load", "plots",
         "faults", "testing", "alerting", "shipper", "standins", "cli", "slo", "cost", "grading",
-        "wait", "dashboards", "exporters", "incident", "serving", "usage_db"}
+        "wait", "dashboards", "exporters", "incident", "serving", "usage_db", "durations"}
     assert set(labkit.__all__) - {"__version__"} == public
     for name in labkit.__all__:
         assert hasattr(labkit, name)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from labkit.errors import QueryError, QueryHTTPError
+from labkit.plots import plot_waterfall
 from labkit.query.jaeger import (
     COLUMNS,
     Jaeger,
     critical_path,
-    plot_waterfall,
     trace_logs,
     trace_tree,
     traces_to_frame,

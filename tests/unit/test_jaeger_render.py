@@ -17,7 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 )
 
 from labkit.standins.jaeger.app import render_trace
-from labkit.standins.jaeger.model import rows_from_request
+from labkit.standins.jaeger.model import go_time, rows_from_request
 from labkit.standins.jaeger.search import (
     QueryParamError,
     canonical_trace_id,
@@ -36,7 +36,7 @@ def _rows() -> list:
 
 def _trace() -> dict:
     rows = _rows()
-    return json.loads(render_trace(rows[0].trace_id, [(r.span_json, r.process) for r in rows]))
+    return json.loads(render_trace(rows[0].trace_id, rows))
 
 
 def test_rendered_trace_matches_the_reviewed_fixture() -> None:
@@ -178,14 +178,23 @@ def test_go_durations_parse(text: str, nanos: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["1.2", "ms", "5 s", "1d", "-"],
-    ids=["no-unit", "no-number", "space", "days", "sign-only"],
+    ("text", "message"),
+    [
+        ("1.2", 'time: missing unit in duration "1.2"'),
+        ("ms", 'time: invalid duration "ms"'),
+        ("5 s", 'time: unknown unit " s" in duration "5 s"'),
+        ("1d", 'time: unknown unit "d" in duration "1d"'),
+        ("-", 'time: invalid duration "-"'),
+        ("3000000h", 'time: invalid duration "3000000h"'),
+        ("1é", 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
+    ],
+    ids=["no-unit", "no-number", "space", "days", "sign-only", "overflow", "non-ascii"],
 )
-def test_bad_go_durations_are_refused(text: str) -> None:
-    """Strings Go would refuse are refused with the expected syntax named."""
-    with pytest.raises(QueryParamError, match="invalid duration"):
+def test_bad_go_durations_are_refused(text: str, message: str) -> None:
+    """Strings Go would refuse are refused with Go's own message (the real Jaeger's 400)."""
+    with pytest.raises(QueryParamError) as caught:
         parse_go_duration(text)
+    assert str(caught.value) == message
 
 
 def test_trace_query_parses_every_parameter() -> None:
@@ -222,7 +231,13 @@ def test_trace_query_parses_every_parameter() -> None:
         ({"service": ["a"], "tags": ["{bad"]}, "cannot unmarshal JSON"),
         ({"service": ["a"], "minDuration": ["2s"], "maxDuration": ["1s"]}, "should be greater"),
         ({"service": ["a"], "limit": ["ten"]}, "invalid syntax"),
-        ({"traceID": ["xyz"]}, "hexadecimal"),
+        ({"traceID": ["xyz"]}, 'cannot parse traceID param: strconv.ParseUint: parsing "xyz"'),
+        ({"service": ["a"], "limit": ["3000000000"]}, "value out of range"),
+        ({"service": ["a"], "start": ["soon"]}, "unable to parse param 'start'"),
+        ({"service": ["a"], "tags": ["[1]"]}, "cannot unmarshal array into Go value of type "
+                                              "map"),
+        ({"service": ["a"], "tags": ['{"a":true}']}, "cannot unmarshal bool into Go value of "
+                                                      "type string"),
     ],
     ids=[
         "no-service",
@@ -231,6 +246,10 @@ def test_trace_query_parses_every_parameter() -> None:
         "max-below-min",
         "limit-not-int",
         "bad-trace-id",
+        "limit-beyond-int32",
+        "bad-start",
+        "tags-not-an-object",
+        "tags-bool-value",
     ],
 )
 def test_bad_trace_queries_are_refused(params: dict, message: str) -> None:
@@ -244,6 +263,39 @@ def test_short_trace_ids_are_padded() -> None:
     assert canonical_trace_id("ABC") == "0" * 29 + "abc"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a" * 33, "TraceID cannot be longer than 32 hex characters: " + "a" * 33),
+        ("12" + "4567890abcdefXYZ",
+         'strconv.ParseUint: parsing "4567890abcdefXYZ": invalid syntax'),
+        ("0x12", 'strconv.ParseUint: parsing "0x12": invalid syntax'),
+        ("", 'strconv.ParseUint: parsing "": invalid syntax'),
+    ],
+    ids=["too-long", "bad-low-half", "hex-prefix", "empty"],
+)
+def test_bad_trace_ids_get_jaegers_message(text: str, message: str) -> None:
+    """Jaeger parses an id as two 16-digit halves with strconv; its errors name the half."""
+    with pytest.raises(QueryParamError) as caught:
+        canonical_trace_id(text)
+    assert str(caught.value) == message
+
+
+def test_null_tags_and_null_values_are_accepted_as_go_does() -> None:
+    """`tags=null` is no tag at all, and a null value is an empty string (json.Unmarshal)."""
+    query, _ = parse_trace_query({"service": ["a"], "tags": ["null"]})
+    assert query is not None and query.tags == {}
+    query, _ = parse_trace_query({"service": ["a"], "tags": ['{"k": null}']})
+    assert query is not None and query.tags == {"k": ""}
+
+
+def test_lookback_is_ignored_as_jaeger_ignores_it() -> None:
+    """The search window is start..end (two days back by default); `lookback` changes nothing."""
+    now = 10**16
+    query, _ = parse_trace_query({"service": ["a"], "lookback": ["1m"]}, now_us=now)
+    assert query is not None and query.start_us == now - 2 * 24 * 3600 * 10**6
+
+
 def test_tag_search_matches_span_process_and_log_fields() -> None:
     """A tag search looks in span tags, process tags and log fields, comparing text."""
     post = next(r for r in _rows() if r.operation == "post_process")
@@ -252,3 +304,31 @@ def test_tag_search_matches_span_process_and_log_fields() -> None:
     )
     assert span_matches_tags(post.span_json, post.process, {"deployment.environment": "lab"})
     assert not span_matches_tags(post.span_json, post.process, {"error": "false"})
+
+
+def test_go_time_prints_like_gos_time_string() -> None:
+    """Warnings quote timestamps as Go's time.Time.String() prints UTC times."""
+    assert go_time(1_700_000_000_012_000_000) == "2023-11-14 22:13:20.012 +0000 UTC"
+    assert go_time(1_700_000_000_000_000_001) == "2023-11-14 22:13:20.000000001 +0000 UTC"
+    assert go_time(1_700_000_000_000_000_000) == "2023-11-14 22:13:20 +0000 UTC"
+
+
+def test_zero_duration_and_orphan_spans_carry_jaegers_warnings() -> None:
+    """A span ending at its start gets the sanitizer's warning; one whose parent is not in
+    the trace gets the clock-skew adjuster's; the others keep warnings null."""
+    request = ExportTraceServiceRequest.FromString((FIXTURES / "sdk_export.pb").read_bytes())
+    spans = request.resource_spans[0].scope_spans[0].spans
+    start = spans[0].start_time_unix_nano
+    spans[0].end_time_unix_nano = start
+    spans[1].parent_span_id = bytes.fromhex("00000000000000ff")
+    rows = list(rows_from_request(request))
+    trace = json.loads(render_trace(rows[0].trace_id, rows))
+    warnings = {s["spanID"]: s["warnings"] for s in trace["spans"]}
+    assert warnings.pop(spans[0].span_id.hex()) == [
+        "Negative duration detected, sanitizing end timestamp. Original end timestamp: "
+        f"{go_time(start)}, adjusted to: {go_time(start + 1)}"
+    ]
+    assert warnings.pop(spans[1].span_id.hex()) == [
+        "invalid parent span IDs=00000000000000ff; skipping clock skew adjustment"
+    ]
+    assert set(warnings.values()) == {None}

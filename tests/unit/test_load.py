@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import socket
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,89 +13,7 @@ import pandas as pd
 import pytest
 
 from labkit.load import COLUMNS, LoadResult, build_schedule, generate_load, main
-
-
-class FakeOpenAI:
-    """An OpenAI-compatible chat endpoint with a controlled delay, streaming or not."""
-
-    def __init__(self, *, delay: float = 0.0, status: int = 200, tokens: int = 4,
-                 token_delay: float = 0.0) -> None:
-        self.delay, self.status, self.tokens, self.token_delay = delay, status, tokens, token_delay
-        self.received: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.received.append({"body": body, "user": self.headers.get("X-User-Id"),
-                                      "path": self.path})
-                time.sleep(fake.delay)
-                rid = f"chatcmpl-{len(fake.received)}"
-                if fake.status != 200:
-                    self._send(fake.status, {"error": {"message": "model exploded",
-                                                       "type": "server_error"}})
-                elif body.get("stream"):
-                    self._stream(rid, body)
-                else:
-                    self._send(200, {"id": rid, "object": "chat.completion", "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": "hi " * 4},
-                         "finish_reason": "length"}],
-                        "usage": {"prompt_tokens": 7, "completion_tokens": fake.tokens,
-                                  "total_tokens": 7 + fake.tokens}})
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _stream(self, rid: str, body: dict[str, Any]) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.send_header("x-request-id", f"req-{rid}")
-                self.end_headers()
-                events = [{"id": rid, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
-                events += [{"id": rid, "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]}
-                           for i in range(fake.tokens)]
-                if body.get("stream_options", {}).get("include_usage"):
-                    events.append({"id": rid, "choices": [], "usage": {
-                        "prompt_tokens": 7, "completion_tokens": fake.tokens}})
-                for i, event in enumerate(events):
-                    if i > 1:
-                        time.sleep(fake.token_delay)
-                    self._chunk(f"data: {json.dumps(event)}\n\n")
-                self._chunk("data: [DONE]\n\n")
-                self._chunk("")
-
-            def _chunk(self, text: str) -> None:
-                raw = text.encode()
-                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
-                self.wfile.flush()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    yield fake
-    fake.close()
+from tests.unit.fake_gateway import FakeGateway
 
 
 def closed_port_url() -> str:
@@ -137,22 +50,22 @@ def test_bad_schedule_arguments_say_what_is_wrong(kwargs: dict[str, Any], messag
         build_schedule(**args)
 
 
-def test_same_seed_sends_the_same_requests(server: FakeOpenAI) -> None:
+def test_same_seed_sends_the_same_requests(fake_gateway: FakeGateway) -> None:
     """Two runs with one seed send the same prompts from the same users, in the same order."""
-    runs = [generate_load(server.url, rate=40, duration=0.3, seed=3, progress=False)
+    runs = [generate_load(fake_gateway.url, rate=40, duration=0.3, seed=3, progress=False)
             for _ in range(2)]
     a, b = (r.frame for r in runs)
     assert len(a) == len(b) == len(build_schedule(rate=40, duration=0.3, seed=3)) > 0
     assert a["prompt"].tolist() == b["prompt"].tolist()
     assert a["user"].tolist() == b["user"].tolist()
-    sent = [r["user"] for r in server.received]
+    sent = [r["user"] for r in fake_gateway.received]
     assert sorted(sent) == sorted(a["user"].tolist() * 2)  # X-User-Id header carried the user
 
 
-def test_streaming_records_ttft_before_e2e_and_usage(server: FakeOpenAI) -> None:
+def test_streaming_records_ttft_before_e2e_and_usage(fake_gateway: FakeGateway) -> None:
     """Streaming gets TTFT from the first content chunk, ITL between chunks, usage at the end."""
-    server.tokens, server.token_delay = 5, 0.01
-    frame = generate_load(server.url, rate=30, duration=0.2, seed=1, progress=False).frame
+    fake_gateway.tokens, fake_gateway.token_delay = 5, 0.01
+    frame = generate_load(fake_gateway.url, rate=30, duration=0.2, seed=1, progress=False).frame
     assert len(frame) > 0
     assert list(frame.columns) == COLUMNS
     assert (frame["status"] == 200).all() and frame["error"].isna().all()
@@ -160,14 +73,14 @@ def test_streaming_records_ttft_before_e2e_and_usage(server: FakeOpenAI) -> None
     assert (frame["itl_s"] > 0).all()
     assert (frame["completion_tokens"] == 5).all() and (frame["prompt_tokens"] == 7).all()
     assert frame["request_id"].str.startswith("req-chatcmpl-").all()  # x-request-id wins
-    body = server.received[0]["body"]
+    body = fake_gateway.received[0]["body"]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["model"] == "labkit-tiny" and body["max_tokens"] == 32
 
 
-def test_non_streaming_ttft_equals_e2e(server: FakeOpenAI) -> None:
+def test_non_streaming_ttft_equals_e2e(fake_gateway: FakeGateway) -> None:
     """Without streaming the first token arrives with the last: TTFT is e2e, ITL is NaN."""
-    frame = generate_load(server.url, rate=30, duration=0.2, seed=1, stream=False,
+    frame = generate_load(fake_gateway.url, rate=30, duration=0.2, seed=1, stream=False,
                           progress=False).frame
     assert len(frame) > 0
     assert (frame["ttft_s"] == frame["e2e_s"]).all()
@@ -177,11 +90,11 @@ def test_non_streaming_ttft_equals_e2e(server: FakeOpenAI) -> None:
 
 
 def test_queue_wait_counts_in_latency_when_server_is_slower_than_arrivals(
-    server: FakeOpenAI,
+    fake_gateway: FakeGateway,
 ) -> None:
     """Open loop: with one slot and a slow server, later requests wait and the wait counts."""
-    server.delay = 0.05
-    frame = generate_load(server.url, rate=100, duration=0.2, concurrency=1, seed=2,
+    fake_gateway.delay = 0.05
+    frame = generate_load(fake_gateway.url, rate=100, duration=0.2, concurrency=1, seed=2,
                           stream=False, progress=False).frame
     n = len(frame)
     assert n >= 5
@@ -190,16 +103,16 @@ def test_queue_wait_counts_in_latency_when_server_is_slower_than_arrivals(
     # first one did, however early it was scheduled.
     last = frame.iloc[-1]
     first_start = frame["start"].min()
-    assert (last["start"] - first_start).total_seconds() >= (n - 1) * server.delay
+    assert (last["start"] - first_start).total_seconds() >= (n - 1) * fake_gateway.delay
     assert last["queued_s"] > frame.iloc[0]["queued_s"]
-    assert (frame["e2e_s"] >= frame["queued_s"] + server.delay).all()
+    assert (frame["e2e_s"] >= frame["queued_s"] + fake_gateway.delay).all()
     assert scheduled.is_monotonic_increasing
 
 
-def test_http_errors_are_recorded_not_raised(server: FakeOpenAI) -> None:
+def test_http_errors_are_recorded_not_raised(fake_gateway: FakeGateway) -> None:
     """A 500 from the server is a row with status 500 and the server's message."""
-    server.status = 500
-    result = generate_load(server.url, rate=30, duration=0.2, seed=1, progress=False)
+    fake_gateway.status = 500
+    result = generate_load(fake_gateway.url, rate=30, duration=0.2, seed=1, progress=False)
     frame = result.frame
     assert len(frame) > 0 and (frame["status"] == 500).all()
     assert (frame["error"] == "model exploded").all()
@@ -216,18 +129,18 @@ def test_connection_refused_is_status_zero() -> None:
     assert frame["error"].str.contains("ConnectError").all()
 
 
-def test_works_inside_a_running_event_loop(server: FakeOpenAI) -> None:
+def test_works_inside_a_running_event_loop(fake_gateway: FakeGateway) -> None:
     """In Jupyter a loop is already running: the sync function still works there."""
     async def notebook_cell() -> LoadResult:
-        return generate_load(server.url, rate=30, duration=0.2, seed=1, progress=False)
+        return generate_load(fake_gateway.url, rate=30, duration=0.2, seed=1, progress=False)
 
     result = asyncio.run(notebook_cell())
     assert len(result.frame) > 0 and (result.frame["status"] == 200).all()
 
 
-def test_summary_and_reprs_show_percentiles(server: FakeOpenAI) -> None:
+def test_summary_and_reprs_show_percentiles(fake_gateway: FakeGateway) -> None:
     """The summary has rates and percentiles; repr and HTML show them."""
-    result = generate_load(server.url, rate=30, duration=0.3, seed=4, progress=False)
+    result = generate_load(fake_gateway.url, rate=30, duration=0.3, seed=4, progress=False)
     s = result.summary()
     assert s["requests"] == len(result.frame) == s["ok"]
     assert s["ttft_p50_s"] <= s["ttft_p99_s"] <= s["e2e_p99_s"] + 1e-9
@@ -243,18 +156,18 @@ def test_bad_url_is_refused() -> None:
 
 
 def test_cli_prints_summary_and_writes_csv(
-    server: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_gateway: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`labkit load` prints the summary table and writes one CSV row per request."""
     out = tmp_path / "load.csv"
-    code = main(["--url", server.url, "--rate", "30", "--duration", "0.2", "--no-stream",
+    code = main(["--url", fake_gateway.url, "--rate", "30", "--duration", "0.2", "--no-stream",
                  "--quiet", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "req/s achieved" in printed and "e2e_s" in printed
     saved = pd.read_csv(out)
     assert len(saved) > 0 and (saved["status"] == 200).all()
-    assert {r["body"]["stream"] for r in server.received} == {False}
+    assert {r["body"]["stream"] for r in fake_gateway.received} == {False}
 
 
 def test_cli_exits_nonzero_when_nothing_succeeds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,7 @@ from labkit.runtime.catalog import DockerSpec, LocalLaunch, ServiceContext, Serv
 from labkit.runtime.local import LocalRuntime
 from labkit.runtime.process import stop_pid
 from labkit.runtime.state import LabState
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from labkit.testing import free_port
 
 
 def _spec(port: int, *, with_standin: bool = True) -> ServiceSpec:
@@ -52,7 +46,7 @@ def test_broken_real_binary_falls_back_to_the_stand_in(tmp_path: Path,
     runtime = LocalRuntime(LabConfig(run_dir=tmp_path / "lab", start_timeout=20))
     state = LabState(run_dir=str(tmp_path / "lab"))
     messages: list[str] = []
-    assert runtime._start(_spec(_free_port()), state, messages.append)
+    assert runtime._start(_spec(free_port()), state, messages.append)
     svc = state.services["fallback-test"]
     try:
         assert any("broken real server failed to start" in m and "exited with status 3" in m
@@ -66,5 +60,5 @@ def test_without_an_alternative_the_error_stands(tmp_path: Path, broken_on_path:
     """With nothing to fall back to, the start error (with the log tail) is raised."""
     runtime = LocalRuntime(LabConfig(run_dir=tmp_path / "lab", start_timeout=20))
     with pytest.raises(ServiceStartError, match="config rejected"):
-        runtime._start(_spec(_free_port(), with_standin=False), LabState(run_dir="x"),
+        runtime._start(_spec(free_port(), with_standin=False), LabState(run_dir="x"),
                        lambda _: None)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import math
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -29,55 +27,35 @@ Route = Callable[[dict[str, list[str]]], tuple[int, Any]]
 
 
 class FakePrometheus:
-    """A real HTTP server answering Prometheus API paths from a table of routes."""
+    """Prometheus API paths answered from a table of routes, as an httpx transport."""
+
+    url = "http://prometheus.test"
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        fake = self
+        self.transport = httpx.MockTransport(self._handle)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parsed = urlparse(self.path)
-                params = parse_qs(parsed.query)
-                fake.requests.append((parsed.path, params))
-                route = fake.routes.get(parsed.path)
-                status, body = route(params) if route else (404, "404 page not found\n")
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        params = {k: request.url.params.get_list(k) for k in request.url.params}
+        self.requests.append((request.url.path, params))
+        route = self.routes.get(request.url.path)
+        status, body = route(params) if route else (404, "404 page not found\n")
+        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        return httpx.Response(status, content=raw, headers={"Content-Type": "application/json"})
 
     def answer(self, path: str, body: Any, status: int = 200) -> None:
         self.routes[path] = lambda params: (status, body)
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
-def fake() -> Iterator[FakePrometheus]:
-    server = FakePrometheus()
-    yield server
-    server.close()
+def fake() -> FakePrometheus:
+    return FakePrometheus()
 
 
 @pytest.fixture
 def prom(fake: FakePrometheus) -> Iterator[Prometheus]:
-    with Prometheus(fake.url, timeout=5) as client:
+    with Prometheus(fake.url, timeout=5, transport=fake.transport) as client:
         yield client
 
 
@@ -216,7 +194,7 @@ def test_execution_error_is_http_error_not_parse_error(
 
 def test_non_prometheus_server_is_named(fake: FakePrometheus) -> None:
     """Pointing the client at something that is not Prometheus says so."""
-    with Prometheus(fake.url + "/wrong") as prom, pytest.raises(
+    with Prometheus(fake.url + "/wrong", transport=fake.transport) as prom, pytest.raises(
         QueryHTTPError, match="really Prometheus"
     ) as info:
         prom.query("up")
@@ -229,8 +207,8 @@ def test_connection_refused_names_url_and_suggests_labkit_up() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again on exit: nothing listens there
     url = f"http://127.0.0.1:{port}"
-    with pytest.raises(QueryError, match="labkit up") as info:
-        Prometheus(url).query("up")
+    with Prometheus(url) as prom, pytest.raises(QueryError, match="labkit up") as info:
+        prom.query("up")
     assert url in str(info.value)
 
 
@@ -306,7 +284,8 @@ def test_label_values_and_ready(fake: FakePrometheus, prom: Prometheus) -> None:
     assert prom.ready() is False  # the fake has no /-/ready route: 404
     fake.answer("/-/ready", "Prometheus Server is Ready.\n")
     assert prom.ready() is True
-    assert Prometheus(closed_port_url()).ready() is False
+    with Prometheus(closed_port_url()) as down:
+        assert down.ready() is False
 
 
 def closed_port_url() -> str:

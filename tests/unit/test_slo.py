@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from labkit.plots import plot_error_budget
 from labkit.slo import (
     SLO,
     ServiceHealthMonitor,
@@ -19,7 +20,6 @@ from labkit.slo import (
     burn_rate,
     error_ratio_query,
     latency_query,
-    plot_error_budget,
     throughput_query,
     time_to_exhaustion,
 )

@@ -1,17 +1,13 @@
 """The notebook toolkit: wait_for, faults.active, load.phases, and the gateway's zeroed series.
 
-A small fake gateway answers the chat endpoint (HTTP 500 while its error_rate fault is 1)
-and the fault admin endpoint, so the phases can be checked end to end without services.
+The fake gateway of tests/unit/fake_gateway.py answers the chat endpoint (HTTP 500 while
+its error_rate fault is 1) and the fault admin endpoint, so the phases can be checked end
+to end without services.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -20,68 +16,7 @@ from labkit import faults, wait_for
 from labkit.errors import QueryParseError, WaitTimeout
 from labkit.gateway.metrics import KNOWN_ERROR_TYPES, GatewayMetrics
 from labkit.load import Phase, phases
-
-NO_FAULTS = {"error_rate": 0.0, "latency_ms": 0.0, "upstream_timeout_s": 0.0, "hold_slots": 0}
-
-
-class FakeGateway:
-    """The gateway's chat and fault endpoints, recording the faults each request saw."""
-
-    def __init__(self) -> None:
-        self.faults: dict[str, Any] = dict(NO_FAULTS)
-        self.seen: list[float] = []  # error_rate in force at each request
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, payload: Any) -> None:
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.send_header("x-request-id", f"req-{len(fake.seen)}")
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_GET(self) -> None:
-                self._send(200, fake.faults)
-
-            def do_DELETE(self) -> None:
-                fake.faults = dict(NO_FAULTS)
-                self._send(200, fake.faults)
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/admin/faults":
-                    fake.faults = {**NO_FAULTS, **body}
-                    self._send(200, fake.faults)
-                    return
-                fake.seen.append(fake.faults["error_rate"])
-                if fake.faults["error_rate"] >= 1:
-                    self._send(500, {"error": {"message": "injected", "type": "server_error"}})
-                else:
-                    self._send(200, {"id": "x", "choices": [{"index": 0, "message": {
-                        "role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def gateway() -> Iterator[FakeGateway]:
-    fake = FakeGateway()
-    yield fake
-    fake.close()
+from tests.unit.fake_gateway import NO_FAULTS, FakeGateway
 
 
 def test_wait_for_returns_the_first_truthy_value() -> None:
@@ -107,26 +42,28 @@ def test_wait_for_does_not_wait_on_a_typo() -> None:
     assert time.monotonic() - started < 5
 
 
-def test_faults_active_restores_the_previous_faults_even_on_error(gateway: FakeGateway) -> None:
+def test_faults_active_restores_the_previous_faults_even_on_error(
+    fake_gateway: FakeGateway,
+) -> None:
     """Inside the block the faults are in force; after it, whatever was before is back."""
-    faults.inject(latency_ms=100, gateway_url=gateway.url)
-    with pytest.raises(RuntimeError), faults.active(error_rate=0.5, gateway_url=gateway.url):
-        assert gateway.faults["error_rate"] == 0.5
+    faults.inject(latency_ms=100, gateway_url=fake_gateway.url)
+    with pytest.raises(RuntimeError), faults.active(error_rate=0.5, gateway_url=fake_gateway.url):
+        assert fake_gateway.faults["error_rate"] == 0.5
         raise RuntimeError("the notebook cell failed")
-    assert gateway.faults == {**NO_FAULTS, "latency_ms": 100}
+    assert fake_gateway.faults == {**NO_FAULTS, "latency_ms": 100}
 
 
-def test_faults_active_refuses_unknown_faults(gateway: FakeGateway) -> None:
+def test_faults_active_refuses_unknown_faults(fake_gateway: FakeGateway) -> None:
     """A misspelt fault is an error before anything is injected."""
     with pytest.raises(TypeError, match="error_rat"), \
-            faults.active(error_rat=1.0, gateway_url=gateway.url):
+            faults.active(error_rat=1.0, gateway_url=fake_gateway.url):
         pass
-    assert gateway.faults == NO_FAULTS
+    assert fake_gateway.faults == NO_FAULTS
 
 
-def test_phases_run_in_order_with_their_faults(gateway: FakeGateway) -> None:
+def test_phases_run_in_order_with_their_faults(fake_gateway: FakeGateway) -> None:
     """Each phase's requests see its faults; windows follow each other; faults end cleared."""
-    run = phases(gateway.url, [Phase("normal", 1.0, rate=20, stream=False),
+    run = phases(fake_gateway.url, [Phase("normal", 1.0, rate=20, stream=False),
                                Phase("errors", 1.0, rate=20, stream=False,
                                      faults={"error_rate": 1.0})], progress=False)
     frame = run.frame
@@ -134,32 +71,32 @@ def test_phases_run_in_order_with_their_faults(gateway: FakeGateway) -> None:
     assert set(frame.loc[frame.phase == "errors", "status"]) == {500}
     (a0, a1), (b0, b1) = run.windows["normal"], run.windows["errors"]
     assert a0 < a1 <= b0 < b1 and run.start <= a0 and b1 <= run.end
-    assert gateway.faults == NO_FAULTS
+    assert fake_gateway.faults == NO_FAULTS
     assert run.summary().loc["errors", "errors"] == len(frame[frame.phase == "errors"])
     assert len(run.request_ids) == len(frame)
 
 
-def test_phases_in_the_background_can_be_stopped(gateway: FakeGateway) -> None:
+def test_phases_in_the_background_can_be_stopped(fake_gateway: FakeGateway) -> None:
     """A background run returns at once; stop() ends it early and clears its faults."""
-    run = phases(gateway.url, [Phase("long", 60, rate=10, stream=False,
+    run = phases(fake_gateway.url, [Phase("long", 60, rate=10, stream=False,
                                      faults={"error_rate": 1.0}),
                                Phase("never", 60, rate=10)], background=True, progress=False)
     assert not run.done
-    wait_for(lambda: len(gateway.seen) >= 3, timeout=10, interval=0.05)
+    wait_for(lambda: len(fake_gateway.seen) >= 3, timeout=10, interval=0.05)
     started = time.monotonic()
     run.stop()
     assert run.done and time.monotonic() - started < 10
     assert "never" not in run.results
-    assert gateway.faults == NO_FAULTS
+    assert fake_gateway.faults == NO_FAULTS
 
 
-def test_phases_refuse_a_bad_plan(gateway: FakeGateway) -> None:
+def test_phases_refuse_a_bad_plan(fake_gateway: FakeGateway) -> None:
     """Duplicate names and unknown faults are refused before any traffic."""
     with pytest.raises(ValueError, match="distinct"):
-        phases(gateway.url, [Phase("a", 1), Phase("a", 1)])
+        phases(fake_gateway.url, [Phase("a", 1), Phase("a", 1)])
     with pytest.raises(ValueError, match="unknown fault"):
-        phases(gateway.url, [Phase("a", 1, faults={"errors": 1})])
-    assert gateway.seen == []
+        phases(fake_gateway.url, [Phase("a", 1, faults={"errors": 1})])
+    assert fake_gateway.seen == []
 
 
 def test_gateway_series_start_at_zero_for_known_label_values() -> None:

@@ -7,7 +7,8 @@ errors are sent as Jaeger's Go ``http.Error`` sends them (text/plain, JSON body)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,17 +20,18 @@ from starlette.routing import Route
 from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, read_body
 
 from . import otlp
-from .model import jaeger_trace_id, rows_from_request
+from .model import SpanRow, jaeger_trace_id, rows_from_request
 from .search import (
     INT64_MAX,
     INT64_MIN,
     QueryParamError,
     canonical_trace_id,
-    parse_go_duration,
     parse_int64,
     parse_trace_query,
 )
-from .store import Store
+from .store import Store, StoredSpan
+
+_WARNINGS = ',"warnings":'
 
 __all__ = ["create_otlp_app", "create_query_app", "render_trace"]
 
@@ -60,16 +62,29 @@ def _error(status: int, message: str) -> Response:
     )
 
 
-def render_trace(trace_id: str, spans: list[tuple[str, str]]) -> str:
-    """One trace as Jaeger JSON text, from stored (span JSON, process JSON) pairs."""
+def render_trace(trace_id: str, spans: Sequence[StoredSpan | SpanRow]) -> str:
+    """One trace as Jaeger JSON text, from its stored spans (in start order).
+
+    Besides the ingest warnings stored with a span, a span whose parent is not in the trace
+    gets the warning of Jaeger's clock-skew adjuster, as the real query service adds it.
+    """
     keys: dict[str, str] = {}
+    ids = {span.span_id for span in spans}
     parts = []
-    for span_json, process in spans:
-        key = keys.get(process)
+    for span in spans:
+        key = keys.get(span.process)
         if key is None:
-            key = keys[process] = f"p{len(keys) + 1}"
+            key = keys[span.process] = f"p{len(keys) + 1}"
         # The stored span ends in "}": splice in the per-trace fields in Jaeger's order.
-        parts.append(f'{span_json[:-1]},"processID":"{key}","warnings":null}}')
+        body, warnings = span.span_json[:-1], []
+        cut = body.rfind(_WARNINGS)  # a key: inside a JSON string the quotes are escaped
+        if cut >= 0:
+            body, warnings = body[:cut], json.loads(body[cut + len(_WARNINGS):])
+        if span.parent_id and span.parent_id not in ids:
+            warnings.append(f"invalid parent span IDs={span.parent_id}; "
+                            "skipping clock skew adjustment")
+        text = json.dumps(warnings, ensure_ascii=False) if warnings else "null"
+        parts.append(f'{body},"processID":"{key}","warnings":{text}}}')
     processes = ",".join(f'"{key}":{process}' for process, key in keys.items())
     return (
         f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(parts)}],'
@@ -78,7 +93,7 @@ def render_trace(trace_id: str, spans: list[tuple[str, str]]) -> str:
 
 
 def _traces_envelope(
-    traces: dict[str, list[tuple[str, str]]], errors: list[dict[str, Any]] | None
+    traces: dict[str, list[StoredSpan]], errors: list[dict[str, Any]] | None
 ) -> str:
     data = ",".join(render_trace(t, spans) for t, spans in traces.items())
     err = json.dumps(errors, separators=(",", ":")) if errors else "null"
@@ -88,6 +103,15 @@ def _traces_envelope(
 def _clamp(us: int) -> int:
     """A time in microseconds, held inside SQLite's (and Go's) int64."""
     return max(INT64_MIN, min(INT64_MAX, us))
+
+
+def _ms_param(text: str, name: str, default: int) -> int:
+    if text == "":
+        return default
+    try:
+        return parse_int64(text, name)
+    except QueryParamError as exc:
+        raise QueryParamError(f"unable to parse param '{name}': {exc}") from None
 
 
 def _guarded(app: Starlette, host: str, body_types: tuple[str, ...],
@@ -124,7 +148,7 @@ def create_query_app(store: Store, host: str = "127.0.0.1") -> Starlette:
 
     def service_operations(request: Request) -> Response:
         names = sorted({name for name, _ in store.operations(request.path_params["service"])})
-        return _json(_envelope(names, total=len(names)))
+        return _json(_envelope(names or None, total=len(names)))  # Go's nil slice: null
 
     def operations(request: Request) -> Response:
         service = request.query_params.get("service", "")
@@ -161,18 +185,11 @@ def create_query_app(store: Store, host: str = "127.0.0.1") -> Starlette:
 
     def dependencies(request: Request) -> Response:
         q = request.query_params
-        try:
-            end_ms = parse_int64(q.get("endTs", ""), "endTs")
+        try:  # endTs defaults to now; lookback is in milliseconds (Jaeger's defaults)
+            end_ms = _ms_param(q.get("endTs", ""), "endTs", int(time.time() * 1000))
+            lookback_ms = _ms_param(q.get("lookback", ""), "lookback", 24 * 3600 * 1000)
         except QueryParamError as exc:
-            return _error(
-                400, f"unable to parse endTs: {exc} (give endTs in milliseconds since the epoch)"
-            )
-        lookback_ms = 24 * 3600 * 1000  # Jaeger's defaultDependencyLookbackDuration
-        if q.get("lookback"):
-            try:
-                lookback_ms = parse_go_duration(q["lookback"] + "ms") // 1_000_000
-            except QueryParamError as exc:
-                return _error(400, f"unable to parse lookback: {exc}")
+            return _error(400, str(exc))
         service = q.get("service", "")
         links = [
             {"parent": p, "child": c, "callCount": n}

@@ -1,7 +1,7 @@
 """Translate OTLP spans into Jaeger's v1 JSON model, as Jaeger v2 does.
 
 Jaeger v2 stores OTLP and, for its ``/api`` JSON, runs the query adjusters (attributes
-sorted by key, events sorted by name) and then the collector-contrib translator
+sorted by key, events by time) and then the collector-contrib translator
 (``pkg/translator/jaeger``): scope name/version become ``otel.scope.*`` tags, span kind
 becomes ``span.kind``, status becomes ``otel.status_code`` (+ ``error=true``,
 ``otel.status_description``), events become logs whose first field is ``event``, the
@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -43,7 +44,8 @@ class SpanRow:
     kind: str  # "" when unspecified
     start_us: int
     duration_us: int
-    span_json: str  # a Jaeger span object without processID/warnings, ending in "}"
+    span_json: str  # a Jaeger span object without processID, ending in "}"; "warnings" last,
+    # only when ingest found something to warn about
     process: str  # the process object as JSON
 
 
@@ -85,8 +87,7 @@ def _tag(key: str, value: AnyValue) -> dict[str, Any]:
             "value": i if -_JS_MAX_SAFE <= i <= _JS_MAX_SAFE else str(i),
         }
     if which == "double_value":
-        d = value.double_value
-        return {"key": key, "type": "float64", "value": d if math.isfinite(d) else str(d)}
+        return {"key": key, "type": "float64", "value": _go_float(value.double_value)}
     if which == "bytes_value":
         return {
             "key": key,
@@ -97,6 +98,14 @@ def _tag(key: str, value: AnyValue) -> dict[str, Any]:
         text = json.dumps(_raw(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         return {"key": key, "type": "string", "value": text}
     return {"key": key, "type": "string", "value": ""}
+
+
+def _go_float(d: float) -> float | int | str:
+    """A float64 as Go's encoding/json writes it: whole numbers without ".0" (2.0 -> 2),
+    so the JSON reads back as the same number the real Jaeger sends."""
+    if not math.isfinite(d):
+        return str(d)
+    return int(d) if d.is_integer() and abs(d) < 1e21 else d
 
 
 def _sorted_tags(attributes: Any, skip: str | None = None) -> list[dict[str, Any]]:
@@ -161,18 +170,37 @@ def _span_tags(span: Any, scope: Any) -> list[dict[str, Any]]:
         )
     if span.trace_state:
         tags.append({"key": "w3c.tracestate", "type": "string", "value": span.trace_state})
-    return tags
+    # Jaeger's query service sorts every tag by key, the translator's ones included.
+    return sorted(tags, key=lambda t: t["key"])
 
 
 def _logs(span: Any) -> list[dict[str, Any]]:
     logs = []
-    # Python's sort is stable, as pdata's is: same-named events keep their order.
-    for event in sorted(span.events, key=lambda e: e.name):
+    # By time, as Jaeger answers them; same-time events by name (Python's sort is stable).
+    for event in sorted(sorted(span.events, key=lambda e: e.name), key=lambda e: e.time_unix_nano):
         fields = _sorted_tags(event.attributes)
         if event.name and not any(f["key"] == "event" for f in fields):
             fields.insert(0, {"key": "event", "type": "string", "value": event.name})
         logs.append({"timestamp": event.time_unix_nano // 1000, "fields": fields})
     return logs
+
+
+def go_time(ns: int) -> str:
+    """A Unix time in nanoseconds as Go's ``time.Time.String()`` prints a UTC time."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if fraction:
+        text += "." + f"{fraction:09d}".rstrip("0")
+    return text + " +0000 UTC"
+
+
+def _sanitizer_warnings(span: Any) -> list[str]:
+    """Jaeger's ingest sanitizer gives a span that ends at or before its start 1 ns, and says so."""
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if end > start:
+        return []
+    return [f"Negative duration detected, sanitizing end timestamp. Original end timestamp: "
+            f"{go_time(end)}, adjusted to: {go_time(start + 1)}"]
 
 
 def rows_from_request(request: ExportTraceServiceRequest) -> Iterator[SpanRow]:
@@ -184,6 +212,7 @@ def rows_from_request(request: ExportTraceServiceRequest) -> Iterator[SpanRow]:
                 trace_hex = span.trace_id.hex()
                 span_hex = span.span_id.hex()
                 start_us = span.start_time_unix_nano // 1000
+                warnings = _sanitizer_warnings(span)
                 duration_us = max(0, span.end_time_unix_nano - span.start_time_unix_nano) // 1000
                 body = {
                     "traceID": jaeger_trace_id(trace_hex),
@@ -194,6 +223,7 @@ def rows_from_request(request: ExportTraceServiceRequest) -> Iterator[SpanRow]:
                     "duration": duration_us,
                     "tags": _span_tags(span, ss.scope),
                     "logs": _logs(span),
+                    **({"warnings": warnings} if warnings else {}),
                 }
                 yield SpanRow(
                     trace_id=trace_hex,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .goparse import GoParseError, parse_duration, parse_int, parse_tags_json, parse_trace_id
 
 __all__ = [
     "QueryParamError",
@@ -21,21 +22,7 @@ __all__ = [
 DEFAULT_LIMIT = 100  # Jaeger's defaultQueryLimit
 DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # Jaeger's defaultTraceQueryLookbackDuration
 
-_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_INT = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass
@@ -58,64 +45,51 @@ class QueryParamError(ValueError):
 
 def parse_go_duration(text: str) -> int:
     """A Go duration string (``1.2s``, ``500ms``, ``1h30m``) in nanoseconds."""
-    s = text.strip()
-    sign = -1 if s.startswith("-") else 1
-    body = s.lstrip("+-")
-    if body == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        m = _PART.match(body, pos)
-        if m is None:
-            raise QueryParamError(
-                f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
-            )
-        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
-        pos = m.end()
-    if pos == 0 or total > INT64_MAX:  # Go's durations are int64 nanoseconds
-        raise QueryParamError(
-            f'time: invalid duration "{text}" (use e.g. 1.2s, 500ms, 100us, 1h30m)'
-        )
-    return sign * int(total)
+    try:
+        return parse_duration(text)
+    except GoParseError as exc:
+        raise QueryParamError(str(exc)) from None
 
 
 def canonical_trace_id(text: str) -> str:
     """A trace id as 32 lowercase hex digits; Jaeger accepts 1 to 32 digits."""
-    t = text.strip().lower()
-    if not t or len(t) > 32 or re.fullmatch(r"[0-9a-f]+", t) is None:
-        raise QueryParamError(
-            f"cannot parse traceID {text!r}: it must be 1 to 32 hexadecimal digits"
-        )
-    return t.rjust(32, "0")
+    try:
+        return parse_trace_id(text)
+    except GoParseError as exc:
+        raise QueryParamError(str(exc)) from None
 
 
-def parse_int64(text: str, name: str) -> int:
-    """An integer as Go's ``strconv.ParseInt(text, 10, 64)`` reads it, with its errors."""
-    if _INT.fullmatch(text) is None:
-        raise QueryParamError(f'strconv.ParseInt: parsing "{text[:40]}": invalid syntax ({name})')
-    value = int(text) if len(text) <= 20 else INT64_MAX + 1
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise QueryParamError(
-            f'strconv.ParseInt: parsing "{text[:40]}": value out of range ({name})'
-        )
-    return value
+def parse_int64(text: str, name: str, bits: int = 64) -> int:
+    """An integer as Go's ``strconv.ParseInt(text, 10, bits)`` reads it, with its errors."""
+    try:
+        return parse_int(text, bits)
+    except GoParseError as exc:
+        raise QueryParamError(str(exc)) from None
 
 
-def _int_param(params: Mapping[str, Sequence[str]], name: str) -> int | None:
-    values = params.get(name) or []
-    if not values or values[0] == "":
+def _first(params: Mapping[str, Sequence[str]], name: str) -> str:
+    return (params.get(name) or [""])[0]
+
+
+def _time_param(params: Mapping[str, Sequence[str]], name: str) -> int | None:
+    """``start``/``end`` in microseconds; Jaeger's 400 names the parameter."""
+    text = _first(params, name)
+    if text == "":
         return None
-    return parse_int64(values[0], name)
+    try:
+        return parse_int(text)
+    except GoParseError as exc:
+        raise QueryParamError(f"unable to parse param '{name}': {exc}") from None
 
 
 def _duration_us(params: Mapping[str, Sequence[str]], name: str) -> int:
-    values = params.get(name) or []
-    if not values or values[0] == "":
+    text = _first(params, name)
+    if text == "":
         return 0
     try:
-        return parse_go_duration(values[0]) // 1000
-    except QueryParamError as exc:
-        raise QueryParamError(f"cannot parse {name}: {exc}") from None
+        return parse_duration(text) // 1000
+    except GoParseError as exc:
+        raise QueryParamError(f"unable to parse param '{name}': {exc}") from None
 
 
 def _tags(params: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -129,17 +103,11 @@ def _tags(params: Mapping[str, Sequence[str]]) -> dict[str, str]:
         tags[key] = value
     for raw in params.get("tags", []):
         try:
-            doc = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            tags.update(parse_tags_json(raw))
+        except GoParseError as exc:
             raise QueryParamError(
                 f"malformed 'tags' parameter, cannot unmarshal JSON: {exc}"
             ) from None
-        if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
-            raise QueryParamError(
-                "malformed 'tags' parameter, cannot unmarshal JSON: expected an object of strings, "
-                'e.g. {"http.status_code":"500"}'
-            )
-        tags.update(doc)
     return tags
 
 
@@ -148,19 +116,19 @@ def parse_trace_query(
 ) -> tuple[TraceQuery | None, list[str]]:
     """(search query, trace ids): explicit ``traceID`` params are answered instead of a search."""
     now_us = int(time.time() * 1_000_000) if now_us is None else now_us
-    trace_ids = [canonical_trace_id(t) for t in params.get("traceID", [])]
-    service = (params.get("service") or [""])[0]
-    end_us = _int_param(params, "end")
+    try:
+        trace_ids = [parse_trace_id(t) for t in params.get("traceID", [])]
+    except GoParseError as exc:
+        raise QueryParamError(f"cannot parse traceID param: {exc}") from None
+    service = _first(params, "service")
+    end_us = _time_param(params, "end")
     end_us = now_us if end_us is None else end_us
-    start_us = _int_param(params, "start")
+    start_us = _time_param(params, "start")
     if start_us is None:
-        # Jaeger ignores `lookback` (the UI turns it into `start`); honouring it here is harmless.
-        lookback = (params.get("lookback") or [""])[0]
-        span = DEFAULT_LOOKBACK_US
-        if lookback and lookback != "custom":
-            span = parse_go_duration(lookback) // 1000
-        start_us = max(INT64_MIN, end_us - span)
-    limit = _int_param(params, "limit")
+        # Jaeger ignores `lookback` (its UI turns it into `start`): two days back from `end`.
+        start_us = max(INT64_MIN, end_us - DEFAULT_LOOKBACK_US)
+    limit_text = _first(params, "limit")
+    limit = parse_int64(limit_text, "limit", bits=32) if limit_text else None
     min_d, max_d = _duration_us(params, "minDuration"), _duration_us(params, "maxDuration")
     tags = _tags(params)
     if not trace_ids and not service:

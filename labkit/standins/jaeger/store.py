@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from .model import SpanRow
 from .search import TraceQuery, span_matches_tags
@@ -49,6 +50,15 @@ CREATE TABLE IF NOT EXISTS operations (
     PRIMARY KEY (service, name, kind)
 ) WITHOUT ROWID;
 """
+
+
+class StoredSpan(NamedTuple):
+    """One span as stored: its Jaeger JSON, its process's JSON, its id and its parent's."""
+
+    span_json: str
+    process: str
+    span_id: str
+    parent_id: str | None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -191,20 +201,21 @@ class Store:
                 break
         return list(found)
 
-    def spans_of(self, trace_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-        """(span JSON, process JSON) of each trace, spans in start order; absent traces omitted."""
-        out: dict[str, list[tuple[str, str]]] = {t: [] for t in trace_ids}
+    def spans_of(self, trace_ids: list[str]) -> dict[str, list[StoredSpan]]:
+        """The spans of each trace, in start order; absent traces omitted."""
+        out: dict[str, list[StoredSpan]] = {t: [] for t in trace_ids}
         conn = self._reader()
         for start in range(0, len(trace_ids), 500):
             chunk = trace_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             sql = (
-                "SELECT s.trace_id, s.span_json, p.body FROM spans s JOIN processes p "
+                "SELECT s.trace_id, s.span_json, p.body, s.span_id, s.parent_id "
+                "FROM spans s JOIN processes p "
                 f"ON p.id = s.process_id WHERE s.trace_id IN ({marks}) "
                 "ORDER BY s.start_us, s.span_id"
             )
-            for trace_id, span_json, process in conn.execute(sql, chunk):
-                out[trace_id].append((span_json, process))
+            for trace_id, *stored in conn.execute(sql, chunk):
+                out[trace_id].append(StoredSpan(*stored))
         return {t: spans for t, spans in out.items() if spans}
 
     def dependencies(self, start_us: int, end_us: int) -> Iterator[tuple[str, str, int]]:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from labkit.config import LabConfig
 from labkit.standins.loki.guard import LOOPBACK_NAMES, RequestGuard
 from labkit.standins.loki.limits import QueryLimits
 from labkit.standins.loki.pushcheck import PushLimits
@@ -50,8 +51,7 @@ def serve(
     comma-separated names of ``LABKIT_LOKI_ALLOWED_HOSTS``."""
     import uvicorn
 
-    extra = [h.strip() for h in os.environ.get("LABKIT_LOKI_ALLOWED_HOSTS", "").split(",")]
-    names = [*LOOPBACK_NAMES, *allowed_hosts, *(h for h in extra if h)]
+    names = [*LOOPBACK_NAMES, *allowed_hosts, *LabConfig.from_env().loki_allowed_hosts]
     binds = _machine_addresses() if host in ("0.0.0.0", "::", "") else [host]
     names += [f"[{a}]" if ":" in a else a for a in binds]
     app = create_app(data_dir, fsync=fsync, allowed_hosts=names, limits=limits)

@@ -5,12 +5,8 @@ from __future__ import annotations
 import math
 import re
 
-_PROM_UNITS = {
-    "y": 365 * 86400 * 10**9, "w": 7 * 86400 * 10**9, "d": 86400 * 10**9, "h": 3600 * 10**9,
-    "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "µs": 10**3, "ns": 1,
-}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h|d|w|y)")
-_GO_UNITS = {"ns", "us", "µs", "ms", "s", "m", "h"}
+from labkit.durations import GO_UNITS, PROMETHEUS_UNITS, duration_ns
+
 _BYTES = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _BYTE_UNITS = {
     "": 1, "b": 1,
@@ -23,34 +19,15 @@ _BYTE_UNITS = {
 }
 
 
-def _parse_duration(text: str, allowed: set[str] | None) -> float | None:
-    """Nanoseconds in ``text`` ("1h30m"), or None when it is not a duration."""
-    s = text.strip()
-    sign = 1.0
-    if s[:1] in "+-":
-        sign, s = (-1.0 if s[0] == "-" else 1.0), s[1:]
-    if s == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(s):
-        if m.start() != pos or (allowed is not None and m.group(2) not in allowed):
-            return None
-        total += float(m.group(1)) * _PROM_UNITS[m.group(2)]
-        pos = m.end()
-    if pos == 0 or pos != len(s):
-        return None
-    return sign * total
-
-
 def range_duration_ns(text: str) -> int | None:
     """A range or offset duration (Prometheus units, y w d h m s ms) in ns, or None."""
-    ns = _parse_duration(text, None)
+    ns = duration_ns(text, PROMETHEUS_UNITS | GO_UNITS)
     return None if ns is None else int(ns)
 
 
 def go_duration_seconds(text: str) -> float | None:
     """Go's time.ParseDuration, in seconds (the unit of `unwrap duration()` and label filters)."""
-    ns = _parse_duration(text, _GO_UNITS)
+    ns = duration_ns(text, GO_UNITS)
     return None if ns is None else ns / 1e9
 
 

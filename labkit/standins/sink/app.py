@@ -10,7 +10,6 @@ Run it as ``python -m labkit.standins.sink --port 9097 --data-dir DIR``.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from labkit.config import LabConfig
 from labkit.serving import BadBody, LoopbackGuard, allowed_hosts, parse_json, read_body
 from labkit.standins.sink.store import NotificationStore, PayloadError, parse_payload
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9097, help="port (default 9097)")
     parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("LABKIT_SINK_DATA_DIR", "sink-data")),
+                        default=LabConfig.from_env().sink_data_dir,
                         help="where notifications.sqlite3 lives ($LABKIT_SINK_DATA_DIR, "
                              "default ./sink-data)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Test helpers: a small OpenAI-compatible stand-in for llama-server.
+"""A small OpenAI-compatible stand-in for llama-server, for tests.
 
 :class:`FakeLlamaServer` is a real HTTP server on a free loopback port that answers
 ``/health``, ``/tokenize``, ``/metrics`` and ``/v1/chat/completions`` (plain and SSE) the
@@ -14,13 +14,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-
-__all__ = ["FakeLlamaServer", "poll_until"]
+__all__ = ["FakeLlamaServer"]
 
 
 class FakeLlamaServer:
@@ -128,20 +125,3 @@ class FakeLlamaServer:
                 self.close_connection = True
 
         return Handler
-
-
-def poll_until(what: str, fetch: Callable[[], T], ready: Callable[[T], bool],
-               timeout: float = 15.0, interval: float = 1.0) -> T:
-    """Call ``fetch`` until ``ready(value)``; fail naming what never came and the last value.
-
-    Services scrape, ship and export on their own clocks, so tests wait for what they
-    expect instead of sleeping a fixed time.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if ready(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:g}s; last seen:\n{value!r}")
-        time.sleep(interval)

@@ -1,61 +1,25 @@
-"""Matplotlib helpers for the lab: latency percentiles, RED panels, any range frame, load runs.
-
-Every function returns its Axes or Figure and never calls ``plt.show()``: Jupyter shows
-the figure, and tests and graders can inspect it.
-"""
+"""Metric plots: any range frame, latency percentiles, RED panels, a load run's latencies."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from labkit.plots.axes import new_axes, no_data, seconds_unit, series_label, time_axis
+
 if TYPE_CHECKING:
     from labkit.load import LoadResult
     from labkit.query.prometheus import Prometheus, TimeLike
 
-__all__ = ["plot_alert_timeline", "plot_latency_percentiles", "plot_load_result", "plot_red",
-           "plot_series"]
+__all__ = ["plot_latency_percentiles", "plot_load_result", "plot_red", "plot_series"]
 
 _BASE = ("timestamp", "value")
-
-
-def _axes(ax: Axes | None) -> Axes:
-    return ax if ax is not None else plt.subplots(figsize=(8, 3.5))[1]
-
-
-def _no_data(ax: Axes, hint: str) -> Axes:
-    # An empty panel with a reason beats an exception mid-notebook: traffic may just be late.
-    ax.text(0.5, 0.5, f"no data yet — {hint}", ha="center", va="center",
-            transform=ax.transAxes, color="gray")
-    return ax
-
-
-def _seconds_unit(values: pd.Series) -> tuple[float, str]:
-    """Milliseconds when every value is under a second, else seconds."""
-    finite = values[np.isfinite(values)]
-    return (1000.0, "ms") if len(finite) and finite.abs().max() < 1 else (1.0, "s")
-
-
-def _series_label(key: Any, names: Sequence[str]) -> str:
-    values = key if isinstance(key, tuple) else (key,)
-    if len(names) == 1:
-        return str(values[0])
-    return ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False))
-
-
-def _time_axis(ax: Axes) -> None:
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_formatter(formatter)
-    ax.set_xlabel("time (UTC)")
 
 
 def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
@@ -69,13 +33,13 @@ def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
     if missing:
         raise ValueError(f"plot_series needs a tidy range frame with columns timestamp and value "
                          f"(from Prometheus.query_range); missing {missing}")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     if title:
         ax.set_title(title)
     if ylabel:
         ax.set_ylabel(ylabel)
     if frame.empty:
-        return _no_data(ax, "generate some traffic, then run this cell again")
+        return no_data(ax, "generate some traffic, then run this cell again")
     names = [label_by] if isinstance(label_by, str) else list(
         label_by if label_by is not None else [c for c in frame.columns if c not in _BASE])
     unknown = [n for n in names if n not in frame.columns]
@@ -86,10 +50,10 @@ def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
     for key, part in groups:
         part = part.sort_values("timestamp")
         times = part["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-        ax.plot(times, part["value"] * scale, label=_series_label(key, names or ["value"]))
+        ax.plot(times, part["value"] * scale, label=series_label(key, names or ["value"]))
     if names:
         ax.legend(loc="best", fontsize="small")
-    _time_axis(ax)
+    time_axis(ax)
     return ax
 
 
@@ -125,7 +89,7 @@ def plot_latency_percentiles(
         part = prom.query_range(promql, start=start, end=end, step=step)
         frames.append(part.assign(quantile=f"p{q * 100:g}"))
     frame = pd.concat(frames, ignore_index=True)
-    factor, unit = _seconds_unit(frame["value"]) if not frame.empty else (1.0, "s")
+    factor, unit = seconds_unit(frame["value"]) if not frame.empty else (1.0, "s")
     # A `by` label that no series carries (e.g. a typo, or no traffic for it) is not a column.
     present = [b for b in by_list if b in frame.columns]
     ax = plot_series(frame, ax=ax, label_by=["quantile", *present], scale=factor,
@@ -169,12 +133,12 @@ def plot_load_result(result: LoadResult) -> Figure:
     fig, (hist_ax, cdf_ax) = plt.subplots(1, 2, figsize=(12, 3.5))
     series = {name: ok[col].dropna().astype(float)
               for name, col in (("TTFT", "ttft_s"), ("e2e", "e2e_s"))}
-    factor, unit = _seconds_unit(pd.concat(series.values())) if len(ok) else (1.0, "s")
+    factor, unit = seconds_unit(pd.concat(series.values())) if len(ok) else (1.0, "s")
     hist_ax.set(title="Latency distribution", xlabel=f"latency ({unit})", ylabel="requests")
     cdf_ax.set(title="Latency CDF", xlabel=f"latency ({unit})", ylabel="fraction of requests")
     if ok.empty:
-        _no_data(hist_ax, f"all {len(result.frame)} requests failed; see result.frame.error")
-        _no_data(cdf_ax, "no successful requests")
+        no_data(hist_ax, f"all {len(result.frame)} requests failed; see result.frame.error")
+        no_data(cdf_ax, "no successful requests")
         return fig
     for name, values in series.items():
         scaled = np.sort(values.to_numpy() * factor)
@@ -185,60 +149,5 @@ def plot_load_result(result: LoadResult) -> Figure:
     hist_ax.legend()
     cdf_ax.legend(loc="lower right")
     fig.suptitle(f"Load run: {len(ok)} of {len(result.frame)} requests ok")
-    fig.tight_layout()
-    return fig
-
-
-def _runs(stamps: pd.Series, gap_s: float = 3.0) -> list[list[pd.Timestamp]]:
-    """Consecutive timestamps (at most ``gap_s`` apart) merged into [first, last] runs."""
-    out: list[list[pd.Timestamp]] = []
-    for ts in sorted(stamps):
-        if out and (ts - out[-1][1]).total_seconds() <= gap_s:
-            out[-1][1] = ts
-        else:
-            out.append([ts, ts])
-    return out
-
-
-def plot_alert_timeline(prom: Prometheus, expr: str, *, start: pd.Timestamp, end: pd.Timestamp,
-                        alertname: str = "HighErrorRate", threshold: float | None = None,
-                        events: Sequence[tuple[str, pd.Timestamp]] = (),
-                        shaded: Sequence[tuple[str, pd.Timestamp, pd.Timestamp]] = (),
-                        notifications: pd.DataFrame | None = None) -> Figure:
-    """An alert's story on one time axis: the value it watches (``expr``), its pending and
-    firing spells from Prometheus's own ``ALERTS`` series, marked ``events`` (label, time),
-    hatched ``shaded`` spans (label, start, end) such as a silence, and the notifications a
-    receiver got (a frame from :func:`labkit.query.alerts.notifications`).
-    """
-    span = {"start": start.timestamp(), "end": end.timestamp(), "step": "1s"}
-    ratio = prom.query_range(expr, **span)
-    states = prom.query_range(f'ALERTS{{alertname="{alertname}"}}', **span)
-    fig, ax = plt.subplots(figsize=(11, 4))
-    if not ratio.empty:
-        ax.plot(ratio["timestamp"], ratio["value"], color="black", lw=1.5, label="watched value")
-    if threshold is not None:
-        ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
-    for state, colour in {"pending": "#f0ad4e", "firing": "#d9534f"}.items():
-        stamps = states.loc[states.get("alertstate", pd.Series(dtype=str)) == state, "timestamp"]
-        for i, (a, b) in enumerate(_runs(stamps)):
-            ax.axvspan(a, b, color=colour, alpha=0.25, label=state if i == 0 else None)
-    for label, a, b in shaded:
-        ax.axvspan(a, b, facecolor="none", hatch="///", edgecolor="grey", lw=0, label=label)
-    for label, when in events:
-        ax.axvline(when, color="tab:blue", ls=":", lw=1.5)
-        ax.annotate(label, (when, 0.97), xycoords=("data", "axes fraction"), fontsize=8,
-                    ha="right", rotation=90, va="top")
-    top = max(float(ratio["value"].max()) if not ratio.empty else 0.0, 0.1)
-    marks = notifications if notifications is not None else pd.DataFrame()
-    if not marks.empty:
-        for (receiver, status), group in marks.groupby(["receiver", "status"]):
-            ax.scatter(group["received_at"], [(0.9 if receiver == "pager" else 0.8) * top]
-                       * len(group), marker="^" if status == "firing" else "v", s=70, zorder=5,
-                       color={"pager": "#c9302c", "email": "#31708f"}.get(receiver, "#555555"),
-                       label=f"{receiver}: {status}")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
-    ax.set_xlabel("time (UTC)")
-    ax.set_title(f"{alertname}: the watched value, its states and its notifications")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     return fig
