@@ -23,10 +23,9 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[StandinServer]:
-    srv = StandinServer(tmp_path / "loki")
-    srv.start()
-    yield srv
-    srv.stop()
+    """A started stand-in over tmp_path/loki, stopped afterwards."""
+    with StandinServer(tmp_path / "loki") as srv:
+        yield srv
 
 
 def _batch(i: int) -> bytes:
