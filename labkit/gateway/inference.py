@@ -10,7 +10,8 @@ from labkit.gateway.errors import APIError
 from labkit.gateway.record import RequestRecord
 from labkit.gateway.state import GatewayState
 
-__all__ = ["Slot", "complete", "inference_span_attrs", "internal_error", "set_usage"]
+__all__ = ["Slot", "complete", "inference_span_attrs", "internal_error", "release_slot",
+           "set_usage"]
 
 
 def internal_error(exc: BaseException) -> APIError:
@@ -43,6 +44,7 @@ class Slot:
 
 
 def release_slot(state: GatewayState, rec: RequestRecord) -> None:
+    """Give the slot back to the limiter; one fewer request is active."""
     state.limiter.release()
     state.metrics.active.labels(rec.model).dec()
 
