@@ -161,7 +161,7 @@ def create_query_app(store: Store, host: str = "127.0.0.1") -> Starlette:
         try:
             query, trace_ids = parse_trace_query(params(request))
         except QueryParamError as exc:
-            return _error(400, str(exc))
+            return _error(exc.status, str(exc))
         errors = None
         if query is not None:
             trace_ids = store.find_trace_ids(query)
