@@ -34,6 +34,7 @@ __all__ = [
     "prometheus_alerts",
     "rules",
     "rules_to_frame",
+    "silence",
     "silences",
     "silences_to_frame",
 ]
@@ -197,6 +198,15 @@ def alertmanager_alerts(am_url: str) -> pd.DataFrame:
 def silences(am_url: str) -> pd.DataFrame:
     """All silences, active, pending and expired."""
     return silences_to_frame(_request("Alertmanager", am_url, "GET", "/api/v2/silences") or [])
+
+
+def silence(am_url: str, silence_id: str) -> dict[str, Any]:
+    """One silence's JSON (``/api/v2/silence/<id>``): matchers, window, status, creator."""
+    answer = _request("Alertmanager", am_url, "GET", f"/api/v2/silence/{silence_id}")
+    if not isinstance(answer, dict):
+        raise QueryError(f"Alertmanager answered {str(answer)[:200]!r} for silence "
+                         f"{silence_id!r}, not a silence")
+    return answer
 
 
 def notifications(

@@ -23,7 +23,7 @@ import httpx
 
 from labkit.errors import QueryError, QueryHTTPError, QueryParseError
 
-__all__ = ["ServiceClient", "server_message"]
+__all__ = ["ServiceAPI", "ServiceClient", "server_message"]
 
 _NOT_JSON: Any = object()
 LAB_HINT = "Is the lab running? Start it with `labkit up`; `labkit status` shows its URLs."
@@ -64,7 +64,29 @@ def _is_parse_error(message: str) -> bool:
     return "parse error" in message or 'invalid parameter "query"' in message
 
 
-class ServiceClient:
+class _Closing:
+    """``with`` blocks, ``closed`` and an idempotent ``close()`` over one httpx pool."""
+
+    def _pool(self) -> httpx.Client:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the client cannot send any more)."""
+        return self._pool().is_closed
+
+    def close(self) -> None:
+        """Release the HTTP connection pool; safe to call twice."""
+        self._pool().close()
+
+
+class ServiceClient(_Closing):
     """An httpx client for one service's HTTP API that raises only labkit errors.
 
     ``service`` names it in messages ("Prometheus", "the gateway"); ``timeout_hint`` says
@@ -87,20 +109,8 @@ class ServiceClient:
     def __repr__(self) -> str:
         return f"ServiceClient({self.url!r}, service={self.service!r})"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (the client cannot send any more)."""
-        return self._client.is_closed
-
-    def close(self) -> None:
-        """Release the connection pool; safe to call twice."""
-        self._client.close()
+    def _pool(self) -> httpx.Client:
+        return self._client
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request and return the response, whatever its status.
@@ -155,6 +165,27 @@ class ServiceClient:
             text = (f"{self.service} refused {what} (HTTP {status}{kind})"
                     + (f": {message}" if message else ""))
         return cls(text, url=str(response.url), status=status, body=response.text)
+
+
+class ServiceAPI(_Closing):
+    """Base of the query clients: one :class:`ServiceClient`, ``with`` blocks and ``close()``.
+
+    ``url`` and ``closed`` are what :class:`labkit.Lab` checks to reuse a cached client.
+    """
+
+    def __init__(self, url: str, *, service: str, timeout: float,
+                 transport: httpx.BaseTransport | None = None,
+                 headers: dict[str, str] | None = None, timeout_hint: str = "") -> None:
+        self._http = ServiceClient(url, service=service, timeout=timeout, transport=transport,
+                                   headers=headers, timeout_hint=timeout_hint)
+        self.url = self._http.url
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def _pool(self) -> httpx.Client:
+        return self._http._client
 
 
 def _error_type(response: httpx.Response) -> str:

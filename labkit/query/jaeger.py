@@ -20,13 +20,13 @@ import re
 import time as _time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pandas as pd
 
 from labkit.durations import ALL_UNITS, GO_UNITS, parse_duration
-from labkit.query.http import ServiceClient
+from labkit.query.http import ServiceAPI
 from labkit.query.traces import PathSpan, SpanNode, critical_path, trace_tree
 
 __all__ = [
@@ -68,7 +68,7 @@ def _micros(value: datetime | pd.Timestamp | float) -> int:
     return int(pd.Timestamp(value).timestamp() * 1_000_000)
 
 
-class Jaeger:
+class Jaeger(ServiceAPI):
     """Search traces in Jaeger (or labkit's stand-in) and get span DataFrames back.
 
     >>> jaeger = Jaeger("http://127.0.0.1:16686")                         # doctest: +SKIP
@@ -83,30 +83,10 @@ class Jaeger:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = ServiceClient(
+        super().__init__(
             url, service="Jaeger", timeout=timeout, transport=transport,
             timeout_hint="narrow the search (a smaller limit or lookback) or use "
                          "Jaeger(url, timeout=...)")
-        self.url = self._http.url
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"Jaeger({self.url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (the client cannot send any more)."""
-        return self._http.closed
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._http.close()
 
     def get(self, path: str, params: Any = None) -> Any:
         """GET ``{url}{path}`` and return the JSON envelope, or raise a labkit QueryError."""

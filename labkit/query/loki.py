@@ -32,7 +32,7 @@ import pandas as pd
 
 from labkit.durations import ALL_UNITS, parse_duration
 from labkit.errors import QueryError
-from labkit.query.http import ServiceClient
+from labkit.query.http import ServiceAPI
 
 __all__ = ["Loki", "matrix_to_frame", "streams_to_frame", "to_frame", "vector_to_frame"]
 
@@ -197,7 +197,7 @@ def to_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-class Loki:
+class Loki(ServiceAPI):
     """A Loki HTTP API client returning DataFrames; errors raise :class:`QueryError`."""
 
     def __init__(
@@ -207,28 +207,9 @@ class Loki:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = ServiceClient(
+        super().__init__(
             url, service="Loki", timeout=timeout, transport=transport,
             timeout_hint="query a shorter range, a smaller limit, or Loki(url, timeout=...)")
-        self.url = self._http.url
-
-    def __repr__(self) -> str:
-        return f"Loki({self.url!r})"
-
-    def __enter__(self) -> Loki:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (the client cannot send any more)."""
-        return self._http.closed
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._http.close()
 
     def fetch(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """GET ``path`` and return the decoded JSON envelope."""

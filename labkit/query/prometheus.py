@@ -24,7 +24,7 @@ import pandas as pd
 
 from labkit.durations import parse_duration
 from labkit.errors import QueryError, QueryParseError
-from labkit.query.http import ServiceClient
+from labkit.query.http import ServiceAPI
 
 __all__ = ["Prometheus", "matrix_to_frame", "parse_time", "vector_to_frame"]
 
@@ -124,7 +124,7 @@ def matrix_to_frame(payload: dict[str, Any]) -> pd.DataFrame:
     return _frame(rows, keys)
 
 
-class Prometheus:
+class Prometheus(ServiceAPI):
     """Run PromQL against a Prometheus server and get pandas DataFrames back.
 
     >>> prom = Prometheus("http://127.0.0.1:9090")                  # doctest: +SKIP
@@ -138,29 +138,9 @@ class Prometheus:
         self, url: str = "http://127.0.0.1:9090", *, timeout: float = 10.0,
         headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = ServiceClient(
+        super().__init__(
             url, service="Prometheus", timeout=timeout, headers=headers, transport=transport,
             timeout_hint="try a shorter range, a larger step, or Prometheus(url, timeout=...)")
-        self.url = self._http.url
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"Prometheus({self.url!r})"
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._http.closed
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._http.close()
 
     # -- fetching: raw JSON envelopes -------------------------------------------------
 

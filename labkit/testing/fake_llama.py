@@ -12,42 +12,23 @@ be tested without building llama.cpp.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from labkit.testing.loopback import LoopbackServer
 
 __all__ = ["FakeLlamaServer"]
 
 
-class FakeLlamaServer:
+class FakeLlamaServer(LoopbackServer):
     """llama-server's HTTP surface, enough for the gateway: one word per token."""
 
     def __init__(self, *, delay_s: float = 0.0, fail_status: int | None = None) -> None:
         self.delay_s = delay_s
         self.fail_status = fail_status
         self.requests: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> FakeLlamaServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Stop serving; safe to call twice."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -23,6 +23,13 @@ class StandinServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: ServiceProcess | None = None
 
+    def __enter__(self) -> StandinServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> None:
         self.proc = start_service(
             "loki stand-in",

@@ -9,6 +9,7 @@ import pytest
 
 from labkit.cost import CostTracker, PriceTable, usage_db_url
 from labkit.lab import Lab
+from labkit.testing import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -16,16 +17,11 @@ pytestmark = pytest.mark.integration
 def _wait_for_user(tracker: CostTracker, user: str, requests: int, since: float,
                    timeout: float = 15.0) -> dict[str, float]:
     """The gateway writes usage rows on a background thread: poll until they are all there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = tracker.costs("user_id", since=since)
-        if user in frame.index and frame.loc[user, "requests"] >= requests:
-            return frame.loc[user].to_dict()
-        if time.monotonic() > deadline:
-            seen = frame.loc[user].to_dict() if user in frame.index else "no row"
-            raise AssertionError(f"{requests} usage rows for {user} not written within "
-                                 f"{timeout:g}s; saw {seen}")
-        time.sleep(0.25)
+    frame = poll_until(f"{requests} usage rows for {user}",
+                       lambda: tracker.costs("user_id", since=since),
+                       lambda f: user in f.index and f.loc[user, "requests"] >= requests,
+                       timeout, 0.25)
+    return frame.loc[user].to_dict()
 
 
 def test_cost_report_counts_gateway_requests(lab_stack: Lab) -> None:

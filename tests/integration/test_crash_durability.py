@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -19,23 +18,17 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from labkit.runtime.process import ServiceProcess, wait_healthy
+from labkit.runtime.process import ServiceProcess
+from labkit.testing import free_port, poll_until, start_service
 
 pytestmark = pytest.mark.integration
 
 ACKS_BEFORE_KILL = 60
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(name: str, argv: list[str], health: str, log: Path) -> ServiceProcess:
-    proc = ServiceProcess.spawn(name, [sys.executable, "-m", *argv], log)
-    wait_healthy(proc, health, timeout=60)
-    return proc
+    return start_service(name, [sys.executable, "-m", *argv], log_path=log, health_url=health,
+                         timeout=60)
 
 
 def _push_then_kill(send: Callable[[httpx.Client, int], bool], proc: ServiceProcess) -> list[int]:
@@ -60,10 +53,8 @@ def _push_then_kill(send: Callable[[httpx.Client, int], bool], proc: ServiceProc
     threads = [threading.Thread(target=pusher) for _ in range(2)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 120
-    while len(acked) < ACKS_BEFORE_KILL:
-        assert time.monotonic() < deadline, f"only {len(acked)} writes acknowledged"
-        time.sleep(0.005)
+    poll_until(f"{ACKS_BEFORE_KILL} acknowledged writes", lambda: len(acked),
+               lambda n: n >= ACKS_BEFORE_KILL, 120, 0.005)
     os.kill(proc.pid, signal.SIGKILL)  # mid-stream: writes are in flight on both threads
     proc.popen.wait(timeout=10)
     time.sleep(0.3)
@@ -85,7 +76,7 @@ def _export(i: int) -> bytes:
 
 def test_jaeger_standin_keeps_every_acknowledged_span_after_kill_9(tmp_path: Path) -> None:
     """Spans the stand-in answered 200 for survive SIGKILL mid-stream, each exactly once."""
-    otlp, query = _port(), _port()
+    otlp, query = free_port(), free_port()
     argv = ["labkit.standins.jaeger", "--otlp-port", str(otlp), "--query-port", str(query),
             "--data-dir", str(tmp_path / "data")]
     health = f"http://127.0.0.1:{query}/"
@@ -113,7 +104,7 @@ def test_jaeger_standin_keeps_every_acknowledged_span_after_kill_9(tmp_path: Pat
 
 def test_sink_keeps_every_acknowledged_notification_after_kill_9(tmp_path: Path) -> None:
     """Notifications the sink answered 200 for survive SIGKILL mid-stream, each exactly once."""
-    port = _port()
+    port = free_port()
     argv = ["labkit.standins.sink", "--port", str(port), "--data-dir", str(tmp_path / "sink")]
     base = f"http://127.0.0.1:{port}"
     proc = _start("sink", argv, base + "/health", tmp_path / "sink.log")

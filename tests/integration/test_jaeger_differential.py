@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from labkit.runtime.catalog import ServiceContext
 from labkit.runtime.process import ServiceProcess, wait_healthy
 from labkit.runtime.provision import find_binary
 from labkit.standins.jaeger import JaegerStandin
-from labkit.testing import poll_until
+from labkit.testing import free_port, poll_until
 
 from .jaeger_payloads import SEARCH_SERVICE, Payloads, all_payloads
 
@@ -55,12 +54,6 @@ class Server:
         return self.client.post(self.otlp_url + "/v1/traces", content=body, headers=PROTOBUF)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The real Jaeger v2, launched the way `labkit up` launches it (the catalog's command
@@ -72,7 +65,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     spec = catalog.get("jaeger")
     launch = next(lc for lc in spec.launches if lc.binary == "jaeger")
     run_dir = tmp_path_factory.mktemp("jaeger-real")
-    ports = {name: _free_port() for name in spec.ports}
+    ports = {name: free_port() for name in spec.ports}
     ctx = ServiceContext(config=LabConfig(run_dir=run_dir), run_dir=run_dir,
                          data_dir=run_dir / "data" / "jaeger", urls={}, ports=ports)
     ctx.data_dir.mkdir(parents=True)

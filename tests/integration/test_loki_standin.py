@@ -21,10 +21,9 @@ _Server = StandinServer
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[_Server]:
-    srv = _Server(tmp_path / "loki")
-    srv.start()
-    yield srv
-    srv.stop()
+    """A started stand-in over tmp_path/loki, stopped afterwards."""
+    with _Server(tmp_path / "loki") as srv:
+        yield srv
 
 
 NOW = time.time_ns()

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from labkit.testing import poll_until
 from tests.integration.loki_server import StandinServer
 
 NOW = time.time_ns()
@@ -22,10 +23,9 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[StandinServer]:
-    srv = StandinServer(tmp_path / "loki")
-    srv.start()
-    yield srv
-    srv.stop()
+    """A started stand-in over tmp_path/loki, stopped afterwards."""
+    with StandinServer(tmp_path / "loki") as srv:
+        yield srv
 
 
 def _batch(i: int) -> bytes:
@@ -68,9 +68,7 @@ def test_kill_9_mid_push_keeps_every_acknowledged_entry_once(tmp_path: Path) -> 
     thread = threading.Thread(target=pusher)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while len(acked) < 30 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        poll_until("30 acknowledged pushes", lambda: len(acked), lambda n: n >= 30, 30, 0.01)
         time.sleep(random.uniform(0.0, 0.2))
         srv.kill()  # mid-stream: the pusher is still sending
     finally:

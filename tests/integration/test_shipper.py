@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from labkit.shipper import Shipper
+from labkit.testing import poll_until
 
 
 class Receiver:
@@ -88,10 +89,7 @@ class Receiver:
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait until condition() holds; fail the test if it never does."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.02)
+    poll_until("the condition", condition, bool, timeout, 0.02)
 
 
 def gateway_line(n: int, level: str = "INFO") -> str:

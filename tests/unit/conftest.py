@@ -12,6 +12,5 @@ from tests.unit.fake_gateway import FakeGateway
 @pytest.fixture
 def fake_gateway() -> Iterator[FakeGateway]:
     """A fake gateway (chat and fault endpoints) on a free loopback port, closed afterwards."""
-    fake = FakeGateway()
-    yield fake
-    fake.close()
+    with FakeGateway() as fake:
+        yield fake

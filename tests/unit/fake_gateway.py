@@ -11,16 +11,17 @@ and the notebook toolkit (faults, phases) are tested against it through the
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from labkit.testing.loopback import LoopbackServer
 
 NO_FAULTS = {"error_rate": 0.0, "latency_ms": 0.0, "upstream_timeout_s": 0.0, "hold_slots": 0}
 PROMPT_TOKENS = 7
 
 
-class FakeGateway:
+class FakeGateway(LoopbackServer):
     """The gateway's chat and fault endpoints; set ``delay``, ``status``, ``tokens`` at will."""
 
     def __init__(self, *, delay: float = 0.0, status: int = 200, tokens: int = 4,
@@ -29,15 +30,7 @@ class FakeGateway:
         self.faults: dict[str, Any] = dict(NO_FAULTS)
         self.received: list[dict[str, Any]] = []  # body, X-User-Id and path of each chat
         self.seen: list[float] = []  # error_rate in force at each chat request
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

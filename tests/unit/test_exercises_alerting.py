@@ -3,15 +3,13 @@ attempted. promtool and amtool run for real; Prometheus and Alertmanager are stu
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -29,6 +27,8 @@ from labkit.exercises.alerting_checks import (
     synthetic_expression_check,
 )
 from labkit.exercises.references import reference
+from labkit.query import alerts as alerts_query
+from labkit.query.http import ServiceClient
 
 MODEL_ERRORS_REFERENCE = reference("alerting.model_error_expr")
 T0 = pd.Timestamp("2026-01-01T12:00:00Z")
@@ -321,29 +321,16 @@ def test_silence_mutes_only_the_target(silence: dict[str, Any], passes: bool, sa
 
 
 @pytest.fixture
-def alertmanager() -> Iterator[str]:
+def alertmanager(monkeypatch: pytest.MonkeyPatch) -> str:
     """A fake Alertmanager that knows one silence, s1, at /api/v2/silence/s1."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/silence/s1":
+            return httpx.Response(200, json=_silence(("alertname", "HighErrorRate", False)))
+        return httpx.Response(404, json={"message": "silence not found"})
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == "/api/v2/silence/s1"
-            body = json.dumps(_silence(("alertname", "HighErrorRate", False)) if found
-                              else {"message": "silence not found"}).encode()
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    transport = httpx.MockTransport(handle)
+    monkeypatch.setattr(alerts_query, "ServiceClient", partial(ServiceClient, transport=transport))
+    return "http://alertmanager.test"
 
 
 @pytest.mark.parametrize(("answer", "passes", "says"), [

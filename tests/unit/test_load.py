@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,12 @@ import pandas as pd
 import pytest
 
 from labkit.load import COLUMNS, LoadResult, build_schedule, generate_load, main
+from labkit.testing import free_port
 from tests.unit.fake_gateway import FakeGateway
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_schedule_is_reproducible_from_the_seed() -> None:

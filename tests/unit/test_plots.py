@@ -1,15 +1,12 @@
-"""Plot helpers, drawn with Agg from a fake Prometheus over real HTTP and fake load results."""
+"""Plot helpers, drawn with Agg from a fake Prometheus (httpx transport) and fake load results."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
+import httpx
 import matplotlib
 
 matplotlib.use("Agg")  # the backend must be chosen before pyplot is imported
@@ -42,40 +39,27 @@ class FakeRangeProm:
 
     def __init__(self, *, empty: bool = False) -> None:
         self.queries: list[str] = []
-        fake = self
+        self.empty = empty
+        transport = httpx.MockTransport(self._handle)
+        self.prom = Prometheus("http://prometheus.test", transport=transport)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                query = params["query"]
-                fake.queries.append(query)
-                span = (float(params["start"]), float(params["end"]), 5.0)
-                if empty:
-                    series: list[tuple[dict[str, str], float]] = []
-                elif m := re.match(r"histogram_quantile\(([\d.]+)", query):
-                    series = [({}, float(m.group(1)) / 10)]
-                elif query.startswith("sum by (status)"):
-                    series = [({"status": "success"}, 4.0), ({"status": "error"}, 1.0)]
-                else:
-                    series = [({}, 0.2)]
-                raw = json.dumps(matrix(series, *span)).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        self.prom = Prometheus(f"http://127.0.0.1:{self.server.server_address[1]}")
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        query = params["query"]
+        self.queries.append(query)
+        span = (float(params["start"]), float(params["end"]), 5.0)
+        if self.empty:
+            series: list[tuple[dict[str, str], float]] = []
+        elif m := re.match(r"histogram_quantile\(([\d.]+)", query):
+            series = [({}, float(m.group(1)) / 10)]
+        elif query.startswith("sum by (status)"):
+            series = [({"status": "success"}, 4.0), ({"status": "error"}, 1.0)]
+        else:
+            series = [({}, 0.2)]
+        return httpx.Response(200, json=matrix(series, *span))
 
     def close(self) -> None:
         self.prom.close()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from labkit.errors import PortInUse, ServiceNotReady, ServiceStartError
 from labkit.runtime.process import ServiceProcess, check_port_free, is_alive, wait_healthy
+from labkit.testing import poll_until
 
 
 def test_busy_port_names_service_and_port() -> None:
@@ -47,13 +48,9 @@ def test_stop_kills_children_too(tmp_path: Path) -> None:
             "print(p.pid, flush=True); time.sleep(60)")
     log = tmp_path / "svc.log"
     proc = ServiceProcess.spawn("svc", [sys.executable, "-c", code], log)
-    import time
-    deadline = time.monotonic() + 10
-    while not log.read_text().strip().splitlines()[-1:] or \
-            not log.read_text().strip().splitlines()[-1].isdigit():
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    child = int(log.read_text().strip().splitlines()[-1])
+    last = poll_until("the child's pid in the log", lambda: log.read_text().strip().splitlines(),
+                      lambda lines: bool(lines) and lines[-1].isdigit(), 10, 0.05)
+    child = int(last[-1])
     proc.stop(timeout=5)
     assert not is_alive(proc.pid)
     assert not is_alive(child)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from labkit.errors import QueryError, QueryHTTPError, QueryParseError
 from labkit.query.prometheus import Prometheus, matrix_to_frame, parse_time, vector_to_frame
+from labkit.testing import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prometheus"
 
@@ -203,10 +203,7 @@ def test_non_prometheus_server_is_named(fake: FakePrometheus) -> None:
 
 def test_connection_refused_names_url_and_suggests_labkit_up() -> None:
     """With nothing listening, the error names the URL and how to start the lab."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again on exit: nothing listens there
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with Prometheus(url) as prom, pytest.raises(QueryError, match="labkit up") as info:
         prom.query("up")
     assert url in str(info.value)
@@ -289,6 +286,4 @@ def test_label_values_and_ready(fake: FakePrometheus, prom: Prometheus) -> None:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"

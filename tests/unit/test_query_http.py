@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from labkit.errors import QueryError, QueryHTTPError, QueryParseError
 from labkit.query.http import ServiceClient, server_message
+from labkit.testing import free_port
 
 
 def _client(status: int, service: str = "Prometheus", **answer: Any) -> ServiceClient:
@@ -82,9 +82,7 @@ def test_timeout_says_how_long_and_what_to_do() -> None:
 
 def test_connection_refused_names_the_url_and_labkit_up() -> None:
     """Nothing listening: the error names the service, the URL and how to start the lab."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with ServiceClient(url, service="Loki") as client, \
             pytest.raises(QueryError, match=rf"cannot reach Loki at {url}/ready: .*labkit up"):
         client.send("GET", "/ready")

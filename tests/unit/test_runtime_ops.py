@@ -22,6 +22,7 @@ from labkit.runtime.apt import disable_package_units, package_units
 from labkit.runtime.local import LocalRuntime, private_dir
 from labkit.runtime.process import ServiceProcess, is_alive, stop_pid
 from labkit.runtime.state import LabState, ServiceState
+from labkit.testing import poll_until
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -40,10 +41,8 @@ def _orphaned_group(tmp_path: Path) -> tuple[int, float]:
     proc = ServiceProcess.spawn("orphans", ["sh", "-c", "sleep 300 & sleep 300 & wait"],
                                 tmp_path / "o.log")
     created = psutil.Process(proc.pid).create_time()
-    deadline = time.monotonic() + 10
-    while len(_group_members(proc.pid)) < 3:
-        assert time.monotonic() < deadline, "children never started"
-        time.sleep(0.05)
+    poll_until("the two children", lambda: len(_group_members(proc.pid)), lambda n: n >= 3,
+               10, 0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.popen.wait()
     assert len(_group_members(proc.pid)) == 2

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from labkit.shipper import Shipper
 from labkit.shipper.positions import load_positions
 from labkit.shipper.push import LokiPusher, backoff_delay, push_url
+from labkit.testing import poll_until
 
 PAYLOAD = {"streams": [{"stream": {"job": "llm-api", "level": "INFO"}, "values": [["1", "x"]]}]}
 
@@ -119,10 +119,7 @@ class Recorder:
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait until condition() holds; fail the test if it never does."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.01)
+    poll_until("the condition", condition, bool, timeout, 0.01)
 
 
 def ship(tmp_path: Path, recorder: Recorder, lines: list[str], **kw: object) -> Shipper:

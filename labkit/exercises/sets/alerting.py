@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from labkit.durations import parse_duration
+from labkit.errors import QueryError, QueryHTTPError
 from labkit.exercises.alerting_checks import (
     MAX_FOR_SECONDS,
     MIN_FOR_SECONDS,
@@ -27,6 +27,7 @@ from labkit.exercises.alerting_checks import (
 )
 from labkit.exercises.core import CheckFailed, Outcome, exercise
 from labkit.exercises.references import reference
+from labkit.query.alerts import silence
 
 
 @exercise("alerting.model_error_expr",
@@ -113,13 +114,12 @@ def _rule_test(answer: Any, lab: Any) -> Outcome:
 def _silence(answer: Any, lab: Any) -> Outcome:
     if not isinstance(answer, str):
         raise CheckFailed("answer with the silence id that create_silence returned")
-    url = f"{lab.url('alertmanager').rstrip('/')}/api/v2/silence/{answer.strip()}"
     try:
-        response = httpx.get(url, timeout=10)
-    except httpx.HTTPError as exc:
-        raise CheckFailed(f"cannot reach Alertmanager at {url}: {exc}") from None
-    if response.status_code != 200:
-        raise CheckFailed(f"Alertmanager has no silence {answer!r} (HTTP {response.status_code})")
+        found = silence(lab.url("alertmanager"), answer.strip())
+    except QueryHTTPError as exc:
+        raise CheckFailed(f"Alertmanager has no silence {answer!r} (HTTP {exc.status})") from None
+    except QueryError as exc:
+        raise CheckFailed(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="labkit-ex-") as tmp:
         alerts = alert_labels(render_lab_rules(Path(tmp), lab).values())
-    return silence_check(response.json(), alerts)
+    return silence_check(found, alerts)
