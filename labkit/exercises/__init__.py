@@ -34,12 +34,13 @@ _MATERIAL = {
     "KNEE_FACTOR": ("labkit.exercises.sets.capacity", "KNEE_FACTOR"),
     "CAPACITY_STEP": ("labkit.exercises.sets.capacity", "STEP"),
     "on_traces": ("labkit.exercises.trace_answers", "on_traces"),
+    "on_usage": ("labkit.exercises.usage_fixture", "on_usage"),
 }
 
 __all__ = ["CAPACITY_STEP", "KNEE_FACTOR", "KUBERNETES_PODS", "MIME_TYPE", "SLO_P95_S",
            "TARGET_RATE", "CheckFailed", "Exercise", "Outcome", "Verdict", "all_exercises",
            "check", "check_config", "discovered_targets", "evaluate", "exercise", "get",
-           "on_traces", "windowed"]
+           "on_traces", "on_usage", "windowed"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,8 @@ grader can read them back (and recompute them in its own process).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import json
 from collections.abc import Callable, Mapping
@@ -35,6 +37,7 @@ __all__ = [
     "get",
     "is_unanswered",
     "windowed",
+    "with_evidence",
 ]
 
 MIME_TYPE = "application/vnd.labkit.verdict+json"
@@ -147,6 +150,21 @@ def exercise(id: str, *, title: str, hint: str, points: float = 1.0
         return fn
 
     return wrap
+
+
+def with_evidence(describe: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Check], Check]:
+    """A check decorator: the outcome's ``evaluated_on`` becomes ``describe(answer, lab)``.
+
+    For checks that judge an answer against a saved artefact the answer names (a capacity
+    ramp, an incident record): the verdict records which one, whatever the check returned.
+    """
+    def decorate(check: Check) -> Check:
+        @functools.wraps(check)
+        def wrapped(answer: Any, lab: Any) -> Outcome:
+            outcome = check(answer, lab)
+            return dataclasses.replace(outcome, evaluated_on=describe(answer, lab))
+        return wrapped
+    return decorate
 
 
 def _load_all() -> None:

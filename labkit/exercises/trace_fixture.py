@@ -1,13 +1,13 @@
 """Judge trace answers on fixed traces: the gateway's span trees, sent over OTLP.
 
-The fixture is sixty requests through the gateway (``llm-api``), two minutes apart from
-any live traffic (they are dated 2026-01-01), with the span tree the gateway makes
+The fixture is sixty requests through the gateway (``llm-api``), dated 2026-01-01 (far from
+any live traffic), with the span tree the gateway makes
 (``POST /v1/chat/completions`` → ``chat_completion`` → ``tokenize``, ``inference`` →
 ``POST``, ``post_process``; see ``labkit/gateway/tracing.py``). They are encoded as an OTLP
 protobuf export request, as the gateway's ``OTLPSpanExporter`` sends them, and posted to
 labkit's Jaeger stand-in *in this process* (its OTLP receiver and query API through
 Starlette's test client: no port, no service). :func:`fixture_traces` gives the Jaeger
-query client and the window an answer is run on.
+query client (``source``) and the window an answer is run on.
 
 Built so that the usual mistakes give another result than the reference:
 
@@ -16,8 +16,9 @@ Built so that the usual mistakes give another result than the reference:
   default ``limit=20`` keeps the newest), and a slower trace lies just before the window
   and another in a second service (``llm-batch``);
 - self time: two ``tokenize`` spans of 3 s (exact tokenization) make tokenize the top
-  operation by mean, max and p99 self time, ``post_process`` is the top by median, and
-  ``chat_completion`` by p95 of plain duration; only inference tops the p95 of self time;
+  operation by mean and p99 self time, the slowest request's 4 s wait makes the server span
+  the top by max, the client ``POST`` tops the median, and ``chat_completion`` the p95 of
+  plain duration; only ``inference`` tops the p95 of self time;
 - errors: failed requests have two or three ERROR spans, 4xx answers have none (a client
   error is not a server span error), and the other service has errors of its own;
 - time to first token: skewed (mean far above median), in seconds on the event.
@@ -38,7 +39,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-__all__ = ["END", "FIXTURE_ID", "SERVICE", "START", "TraceFixture", "export_request",
+from labkit.exercises.function_answers import AnswerFixture
+
+__all__ = ["END", "FIXTURE_ID", "SERVICE", "START", "export_request",
            "fixture_traces"]
 
 FIXTURE_ID = "gateway-traces-v1"
@@ -179,17 +182,8 @@ def export_request() -> bytes:
     return request.SerializeToString()
 
 
-@dataclass(frozen=True)
-class TraceFixture:
-    """The fixed traces: a Jaeger query client over them, and the window they fill."""
-
-    id: str
-    jaeger: Any
-    window: dict[str, float]
-
-
 @functools.cache
-def fixture_traces() -> TraceFixture:
+def fixture_traces() -> AnswerFixture:
     """The fixture, held by a Jaeger stand-in in this process (built once per process)."""
     from starlette.testclient import TestClient
 
@@ -207,4 +201,4 @@ def fixture_traces() -> TraceFixture:
         raise RuntimeError(f"the trace fixture was refused ({sent.status_code}): {sent.text}")
     query = TestClient(create_query_app(store), base_url="http://127.0.0.1:16686")
     jaeger = Jaeger("http://127.0.0.1:16686", transport=InProcessTransport(query))
-    return TraceFixture(FIXTURE_ID, jaeger, {"start": START, "end": END})
+    return AnswerFixture(FIXTURE_ID, jaeger, {"start": START, "end": END})

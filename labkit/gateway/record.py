@@ -74,19 +74,33 @@ class RequestRecord:
             return
         self.finished = True
         duration = time.perf_counter() - self.started
+        self._observe(metrics, status, duration, error)
+        self._log(status, duration, error, exc)
+        if usage is not None and self.model != "unknown":
+            self._store(usage, status, duration)
+        self._annotate_spans(status, error, exc)
+
+    def _observe(self, metrics: GatewayMetrics, status: int, duration: float,
+                 error: APIError | None) -> None:
+        """Request, token, TTFT and time-per-output-token metrics."""
         ok = 200 <= status < 400
-        error_type = error.error_type if error else None
         metrics.observe_request(model=self.model, endpoint=self.endpoint, ok=ok,
-                                duration_s=duration, error_type=error_type,
+                                duration_s=duration,
+                                error_type=error.error_type if error else None,
                                 trace_id=self.trace_id)
-        if ok:
-            metrics.observe_tokens(model=self.model, prompt=self.prompt_tokens,
-                                   completion=self.completion_tokens)
-            if self.ttft_s is not None:
-                metrics.observe_ttft(model=self.model, ttft_s=self.ttft_s, trace_id=self.trace_id)
-                if self.completion_tokens > 1:
-                    tpot = (duration - self.ttft_s) / (self.completion_tokens - 1)
-                    metrics.observe_tpot(model=self.model, seconds_per_token=max(tpot, 0.0))
+        if not ok:
+            return
+        metrics.observe_tokens(model=self.model, prompt=self.prompt_tokens,
+                               completion=self.completion_tokens)
+        if self.ttft_s is not None:
+            metrics.observe_ttft(model=self.model, ttft_s=self.ttft_s, trace_id=self.trace_id)
+            if self.completion_tokens > 1:
+                tpot = (duration - self.ttft_s) / (self.completion_tokens - 1)
+                metrics.observe_tpot(model=self.model, seconds_per_token=max(tpot, 0.0))
+
+    def _log_fields(self, status: int, duration: float, error: APIError | None = None,
+                   exc: BaseException | None = None) -> dict[str, Any]:
+        """The fields of the request's JSON log line."""
         fields: dict[str, Any] = {
             "request_id": self.request_id, "user_id": self.user_id, "model": self.model,
             "endpoint": self.endpoint, "stream": self.stream, "status": status,
@@ -104,32 +118,45 @@ class RequestRecord:
             fields["error"] = error.message
         if exc is not None and error is None:
             fields["error_type"] = "internal_error"
+        return fields
+
+    def _log(self, status: int, duration: float, error: APIError | None,
+             exc: BaseException | None) -> None:
+        """One "Request completed" line: INFO when it went well, WARNING for 4xx, ERROR 5xx."""
+        ok = 200 <= status < 400
         level = logging.INFO if ok else logging.WARNING if status < 500 else logging.ERROR
-        log.log(level, "Request completed", extra=fields,
+        log.log(level, "Request completed", extra=self._log_fields(status, duration, error, exc),
                 exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
-        if usage is not None and self.model != "unknown":
-            usage.record(request_id=self.request_id, user_id=self.user_id, model=self.model,
-                         endpoint=self.endpoint, status=status,
-                         prompt_tokens=self.prompt_tokens,
-                         completion_tokens=self.completion_tokens,
-                         total_tokens=self.prompt_tokens + self.completion_tokens,
-                         duration_ms=duration * 1000)
+
+    def _store(self, usage: UsageRecorder, status: int, duration: float) -> None:
+        """A row in the usage table, for cost tracking."""
+        usage.record(request_id=self.request_id, user_id=self.user_id, model=self.model,
+                     endpoint=self.endpoint, status=status,
+                     prompt_tokens=self.prompt_tokens,
+                     completion_tokens=self.completion_tokens,
+                     total_tokens=self.prompt_tokens + self.completion_tokens,
+                     duration_ms=duration * 1000)
+
+    def _annotate_spans(self, status: int, error: APIError | None,
+                        exc: BaseException | None) -> None:
+        """The status on the server span, the error (event, type, status) on the request span."""
         for outer in self.extra_spans:
             outer.set_attribute("http.status_code", status)
             if status >= 500:
                 outer.set_status(Status(StatusCode.ERROR))
-        if self.span is not None:
-            self.span.set_attribute("http.response.status_code", status)
-            if not ok:
-                if exc is not None:
-                    self.span.record_exception(exc)
-                elif error is not None:
-                    self.span.add_event("exception", {
-                        "exception.type": error.error_type, "exception.message": error.message})
-                if error is not None:
-                    self.span.set_attribute("error.type", error.error_type)
-                # As OpenTelemetry's HTTP conventions have it for servers: a 4xx is the
-                # client's mistake, recorded (error.type, the event) but not an error span.
-                if status >= 500:
-                    self.span.set_status(Status(StatusCode.ERROR, error.message if error else
-                                                repr(exc)))
+        if self.span is None:
+            return
+        self.span.set_attribute("http.response.status_code", status)
+        if 200 <= status < 400:
+            return
+        if exc is not None:
+            self.span.record_exception(exc)
+        elif error is not None:
+            self.span.add_event("exception", {
+                "exception.type": error.error_type, "exception.message": error.message})
+        if error is not None:
+            self.span.set_attribute("error.type", error.error_type)
+        # As OpenTelemetry's HTTP conventions have it for servers: a 4xx is the
+        # client's mistake, recorded (error.type, the event) but not an error span.
+        if status >= 500:
+            self.span.set_status(Status(StatusCode.ERROR, error.message if error else repr(exc)))

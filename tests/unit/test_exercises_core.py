@@ -7,8 +7,9 @@ from typing import Any
 import nbformat
 import pytest
 
+from labkit.errors import ConfigError
 from labkit.exercises import MIME_TYPE, Outcome, check, evaluate, exercise
-from labkit.exercises.core import CheckFailed
+from labkit.exercises.core import CheckFailed, with_evidence
 from labkit.exercises.release import strip_solutions, strip_source
 
 
@@ -65,6 +66,36 @@ def test_strict_mode_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LABKIT_STRICT_CHECKS", "1")
     with pytest.raises(AssertionError):
         check("test.double", 4, LAB)
+
+
+def test_with_evidence_records_what_the_answer_names() -> None:
+    """The wrapped check's verdict keeps its result and records the evidence described."""
+    seen: list[Any] = []
+
+    def describe(answer: Any, lab: Any) -> dict[str, Any]:
+        seen.append(answer)
+        return {"ramp": answer["ramp"]}
+
+    @with_evidence(describe)
+    def judged(answer: Any, lab: Any) -> Outcome:
+        """A check of the answer's value."""
+        if answer["value"] < 0:
+            raise CheckFailed("a negative rate")
+        return Outcome(answer["value"] == 3, "three", {"ignored": True})
+
+    assert judged({"ramp": "r1", "value": 3}, LAB) == Outcome(True, "three", {"ramp": "r1"})
+    assert judged({"ramp": "r2", "value": 4}, LAB) == Outcome(False, "three", {"ramp": "r2"})
+    with pytest.raises(CheckFailed, match="negative"):
+        judged({"ramp": "r3", "value": -1}, LAB)
+    assert [a["ramp"] for a in seen] == ["r1", "r2"]  # a refused answer names no evidence
+    assert judged.__doc__ == "A check of the answer's value."
+
+
+def test_a_bad_strict_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LABKIT_STRICT_CHECKS that is not a boolean says so instead of guessing."""
+    monkeypatch.setenv("LABKIT_STRICT_CHECKS", "sometimes")
+    with pytest.raises(ConfigError, match="LABKIT_STRICT_CHECKS='sometimes' is not a boolean"):
+        check("test.double", 6, LAB)
 
 
 def test_unknown_exercise_lists_known_ones() -> None:

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from labkit.config import LabConfig
-from labkit.cost import PriceTable
+from labkit.cost import CostTracker, PriceTable
 from labkit.exercises import all_exercises, evaluate
 from labkit.exercises.references import reference
+from labkit.exercises.usage_fixture import on_usage
 from labkit.gateway.usage import USAGE_TABLE, make_engine
 from labkit.slo import availability_query, latency_query
 from tests.unit.exercise_helpers import cases, needs_promtool, verdict_of
@@ -192,47 +193,85 @@ def test_a_number_is_not_an_answer_any_more(lab: SimpleNamespace) -> None:
     assert status == "failed" and "PromQL" in detail
 
 
-def _cost(rows: list[tuple[float, str, int, int]]) -> float:
-    price = PriceTable.default().token_price("labkit-tiny")
-    prompt, completion = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    return 1000 * (prompt * price.prompt + completion * price.completion) / 1000 / (
-        prompt + completion)
+# -- token costs: functions over the usage rows, on the fixed rows and live -------------------
+
+TINY = PriceTable.default().token_price("labkit-tiny")
+WIN = {"start": AT - 300, "end": AT}  # the live rows of the lab fixture above
 
 
-def test_cost_per_1k_tokens_counts_only_the_window(lab: SimpleNamespace) -> None:
-    """The 24 rows of the 5 minutes before AT; not older rows, not rows after AT."""
-    inside = [r for r in _rows() if 0 <= r[0] < 5]
-    price = PriceTable.default().token_price("labkit-tiny")
-    assert _status("slo.cost_per_1k_tokens", {"value": _cost(inside), "at": AT},
-                   lab)[0] == "passed"
-    wrong = {"all-history": _cost([r for r in _rows() if r[0] >= 0]),
-             "with-later-rows": _cost(_rows()), "completion-price": price.completion,
-             "prompt-price": price.prompt, "zero": 0.0, "per-token": _cost(inside) / 1000}
-    for name, value in wrong.items():
-        status = _status("slo.cost_per_1k_tokens", {"value": value, "at": AT}, lab)[0]
-        assert status == "failed", name
+def _tiny_rows(s: Any, w: dict[str, float], **kw: Any) -> pd.DataFrame:
+    return s.rows(since=w["start"], until=w["end"], model="labkit-tiny", **kw)
 
 
-def test_cost_window_must_hold_the_traffic(lab: SimpleNamespace) -> None:
-    """An AT with (almost) nothing before it fails: it is not the notebook's window."""
-    status, detail = _status("slo.cost_per_1k_tokens", {"value": 1.0, "at": AT - 3600}, lab)
-    assert status == "failed" and "usage database has" in detail
+def _per_1k(rows: pd.DataFrame) -> float:
+    cost = rows.prompt_tokens.sum() * TINY.prompt + rows.completion_tokens.sum() * TINY.completion
+    return float(cost / rows.total_tokens.sum())
 
 
-@pytest.mark.parametrize(("answer", "status", "detail"), [
-    ({"value": "user_3", "at": AT}, "passed", "user_3"),
-    ([("user_3"), AT], "passed", "user_3"),
-    ({"value": "user_1", "at": AT}, "failed", "another user"),
-    ({"value": "user_2", "at": AT}, "failed", "another user"),
-    ({"value": "user_9", "at": AT}, "failed", "no usage by 'user_9'"),
-    ({"value": 1, "at": AT}, "failed", "as a string"),
-    ("user_3", "failed", '"at": AT'),
-], ids=["top", "top-pair", "second", "after-at-top", "unknown", "not-a-string", "no-instant"])
-def test_top_user_cost(answer: Any, status: str, detail: str, lab: SimpleNamespace) -> None:
-    """In the window user_3 costs most (the 90K-token row of user_3 is older, user_2's 100K
-    row is after AT)."""
-    got_status, got_detail = _status("slo.top_user_cost", answer, lab)
-    assert got_status == status and detail in got_detail, got_detail
+def _user_costs(s: Any, w: dict[str, float]) -> pd.DataFrame:
+    return CostTracker(s).costs("user_id", since=w["start"], until=w["end"]).drop(
+        "(none)", errors="ignore")
+
+
+COST_TABLES = {
+    "slo.cost_per_1k_tokens": cases(
+        [lambda s, w: CostTracker(s).usage_cost_per_1k_tokens("labkit-tiny", since=w["start"],
+                                                               until=w["end"]),
+         lambda s, w: _per_1k(_tiny_rows(s, w))],
+        {"every-model": lambda s, w: _per_1k(s.rows(since=w["start"], until=w["end"])),
+         "all-history": lambda s, w: _per_1k(s.rows(model="labkit-tiny")),
+         "end-included": lambda s, w: _per_1k(_tiny_rows(s, {**w, "end": w["end"] + 1})),
+         "completion-price": lambda s, w: TINY.completion,
+         "prompt-price": lambda s, w: TINY.prompt,
+         "mean-of-rows": lambda s, w: float((_tiny_rows(s, w).eval(
+             f"(prompt_tokens * {TINY.prompt} + completion_tokens * {TINY.completion})"
+             " / total_tokens")).mean()),
+         "per-token": lambda s, w: _per_1k(_tiny_rows(s, w)) / 1000}),
+    "slo.top_user_cost": cases(
+        [lambda s, w: _user_costs(s, w).usage_cost.idxmax(),
+         lambda s, w: s.rows(since=w["start"], until=w["end"]).assign(cost=lambda r: [
+             PriceTable.default().usage_cost(m, prompt_tokens=p, completion_tokens=c)
+             for m, p, c in zip(r.model, r.prompt_tokens, r.completion_tokens, strict=True)])
+         .groupby("user_id").cost.sum().idxmax()],
+        {"most-requests": lambda s, w: _user_costs(s, w).requests.idxmax(),
+         "most-tokens": lambda s, w: _user_costs(s, w).total_tokens.idxmax(),
+         "with-infrastructure": lambda s, w: _user_costs(s, w).total_cost.idxmax(),
+         "all-history": lambda s, w: CostTracker(s).costs("user_id").usage_cost.idxmax(),
+         "cheapest": lambda s, w: _user_costs(s, w).usage_cost.idxmin(),
+         "a-constant": lambda s, w: "user_1"}),
+}
+
+
+@pytest.mark.parametrize(("exercise_id", "answer", "expected"), [
+    pytest.param(ex, *p.values, id=f"{ex.split('.')[1]}-{p.id}")
+    for ex, params in COST_TABLES.items() for p in params])
+def test_cost_functions_on_the_fixed_rows(exercise_id: str, answer: Any, expected: str,
+                                          lab: SimpleNamespace) -> None:
+    """On the fixed usage rows (the live window an hour earlier holds nothing), right
+    functions pass and wrong ones fail; the verdict names the fixture."""
+    empty = {"start": AT - 7200, "end": AT - 3600}
+    verdict = evaluate(exercise_id, on_usage(answer, empty, lab), lab)
+    assert verdict.status == expected, verdict.detail
+    assert verdict.evaluated_on["fixture"] == "usage-rows-v1"
+
+
+def test_a_cost_function_must_be_right_live_too(lab: SimpleNamespace) -> None:
+    """With live rows in the window, the function's live result is compared as well."""
+    right = lambda s, w: _user_costs(s, w).usage_cost.idxmax()  # noqa: E731
+    verdict = evaluate("slo.top_user_cost", on_usage(right, WIN, lab), lab)
+    assert verdict.passed and verdict.evaluated_on["live"]["compared"], verdict.detail
+    record = on_usage(right, WIN, lab)
+    record["live"] = {"value": "user_1"}
+    verdict = evaluate("slo.top_user_cost", record, lab)
+    assert verdict.status == "failed" and "live window" in verdict.detail
+
+
+def test_a_number_is_not_a_cost_answer(lab: SimpleNamespace) -> None:
+    """A number at a chosen instant is refused, saying how to answer."""
+    status, detail = _status("slo.cost_per_1k_tokens", {"value": 1.0, "at": AT}, lab)
+    assert status == "failed" and "on_usage(" in detail
+    assert _status("slo.cost_per_1k_tokens", on_usage(None, WIN, lab), lab)[0] == \
+        "not attempted"
 
 
 def test_fleet_monthly_cost(lab: SimpleNamespace) -> None:

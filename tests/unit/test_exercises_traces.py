@@ -292,7 +292,7 @@ def test_a_function_right_on_the_fixture_must_be_right_live_too() -> None:
                                                      WINDOW, lab), lab)
     assert right.passed, right.detail
     assert right.evaluated_on["live"] == {"start": WINDOW["start"], "end": WINDOW["end"],
-                                          "traces": 20, "compared": True}
+                                          "found": 20, "compared": True}
     record = on_traces(lambda j, w: _errors(_spans(j, w)), WINDOW, FakeLab(EMPTY))
     record["live"] = {"value": 5}  # the window holds 4 error spans
     wrong = evaluate("traces.error_spans", record, lab)
@@ -360,3 +360,22 @@ def test_every_traces_exercise_has_a_table() -> None:
     for params in tables.values():
         assert sum(p.values[1] == "failed" for p in params) >= 5
         assert sum(p.values[1] == "passed" for p in params) >= 2
+
+
+def test_the_fixture_travels_over_otlp_and_back_through_the_query_api() -> None:
+    """The fixed traces are an OTLP protobuf export (two services), and the in-process Jaeger
+    gives back the sixty llm-api requests of the window, their errors and first tokens."""
+    from labkit.exercises.trace_fixture import export_request, fixture_traces
+    from labkit.standins.jaeger.otlp import PROTOBUF, decode_request
+
+    request = decode_request(export_request(), PROTOBUF)
+    services = {kv.value.string_value for rs in request.resource_spans
+                for kv in rs.resource.attributes if kv.key == "service.name"}
+    assert services == {"llm-api", "llm-batch"}
+    fixture = fixture_traces()
+    spans = _spans(fixture.source, fixture.window)
+    assert spans.trace_id.nunique() == 60
+    assert set(spans.operation) == {ROOT, "chat_completion", "tokenize", "inference", "POST",
+                                    "post_process"}
+    assert (spans.status == "error").sum() > spans[spans.status == "error"].trace_id.nunique()
+    assert len(_ttfts(fixture.source, fixture.window)) >= 10

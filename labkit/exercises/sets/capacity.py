@@ -7,15 +7,13 @@ unit-tested on fixed tables), so the verdict does not depend on when it is check
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.exercises.core import CheckFailed, Outcome, exercise, with_evidence
 from labkit.load.ramp import Ramp, load_ramp
 
 __all__ = ["SLO_P95_S", "TARGET_RATE", "knee", "little_l", "replicas", "safe_rate",
@@ -80,15 +78,13 @@ def _unpack(answer: Any, lab: Any) -> tuple[float, Ramp]:
     return float(value), ramp
 
 
-def _evidence(check: Callable[[Any, Any], Outcome]) -> Callable[[Any, Any], Outcome]:
-    """Record what the verdict was evaluated on: the saved ramp the answer names."""
-    @functools.wraps(check)
-    def wrapped(answer: Any, lab: Any) -> Outcome:
-        outcome = check(answer, lab)
-        _, ramp = _unpack(answer, lab)
-        return dataclasses.replace(outcome, evaluated_on={"ramp": ramp.id,
-                                                          "steps": len(ramp.steps)})
-    return wrapped
+def _ramp_evidence(answer: Any, lab: Any) -> dict[str, Any]:
+    """What a verdict was evaluated on: the saved ramp the answer names."""
+    _, ramp = _unpack(answer, lab)
+    return {"ramp": ramp.id, "steps": len(ramp.steps)}
+
+
+_evidence = with_evidence(_ramp_evidence)
 
 
 def _close(value: float, ref: float, what: str, unit: str) -> Outcome:

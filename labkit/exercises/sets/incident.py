@@ -11,16 +11,14 @@ more than pass or fail (no "N s too early").
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from labkit.errors import QueryHTTPError
-from labkit.exercises.core import CheckFailed, Outcome, exercise
+from labkit.exercises.core import CheckFailed, Outcome, exercise, with_evidence
 from labkit.incident import catalogue
 from labkit.incident.catalogue import ALL, CATEGORIES, FIXES, INCIDENTS, MODELS, USERS
 from labkit.incident.record import IncidentRecord, load_record
@@ -42,15 +40,13 @@ def _unpack(answer: Any, lab: Any) -> tuple[Any, IncidentRecord]:
     return answer["answer"], record
 
 
-def _evidence(check: Callable[[Any, Any], Outcome]) -> Callable[[Any, Any], Outcome]:
-    """Record what the verdict was evaluated on: the seed's incident record (and its run)."""
-    @functools.wraps(check)
-    def wrapped(answer: Any, lab: Any) -> Outcome:
-        outcome = check(answer, lab)
-        _, record = _unpack(answer, lab)
-        on = {"incident_record": {"seed": record.seed, "t0": record.t0, "salt": record.salt}}
-        return dataclasses.replace(outcome, evaluated_on=on)
-    return wrapped
+def _record_evidence(answer: Any, lab: Any) -> dict[str, Any]:
+    """What a verdict was evaluated on: the seed's incident record (and its run)."""
+    _, record = _unpack(answer, lab)
+    return {"incident_record": {"seed": record.seed, "t0": record.t0, "salt": record.salt}}
+
+
+_evidence = with_evidence(_record_evidence)
 
 
 def to_offset(value: Any, t0: float) -> float:

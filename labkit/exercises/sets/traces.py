@@ -19,6 +19,7 @@ import pandas as pd
 
 from labkit.errors import QueryError
 from labkit.exercises.core import CheckFailed, Outcome, exercise, windowed
+from labkit.exercises.function_answers import near
 from labkit.exercises.logql_check import judge_lines_on_fixture
 from labkit.exercises.references import reference as logs_reference
 from labkit.exercises.trace_answers import FLUSH_S, judge, on_traces
@@ -144,14 +145,6 @@ def _frame(jaeger: Any, window: Mapping[str, float]) -> pd.DataFrame:
                                                end=window["end"], limit=MAX_TRACES))
 
 
-def _live_traces(lab: Any, start: float, end: float) -> int:
-    wait = end + FLUSH_S - time.time()
-    if wait > 0:
-        time.sleep(wait)
-    return len(lab.jaeger.fetch_traces(SERVICE, start=start, end=end, limit=MAX_TRACES)
-               .get("data") or [])
-
-
 def _same_trace(mine: Any, want: str) -> Outcome:
     if not isinstance(mine, str):
         return Outcome(False, f"your function returned {mine!r}, not a trace id (32 hex digits)")
@@ -166,17 +159,6 @@ def _same_name(mine: Any, want: str) -> Outcome:
         return Outcome(True, f"{want}")
     return Outcome(False, f"your function returned {mine!r}, not the operation with the "
                           "highest p95 self time")
-
-
-def _near(rel: float, abs_tol: float, unit: str = "") -> Any:
-    def compare(mine: Any, want: float) -> Outcome:
-        if isinstance(mine, bool) or not isinstance(mine, int | float):
-            return Outcome(False, f"your function returned {mine!r}, not a number")
-        if abs(mine - want) <= max(rel * abs(want), abs_tol):
-            return Outcome(True, f"{mine:.4g}{unit}")
-        return Outcome(False, f"your function returned {mine:.4g}{unit}, expected "
-                              f"{want:.4g}{unit}")
-    return compare
 
 
 def _same_count(mine: Any, want: int) -> Outcome:
@@ -202,7 +184,7 @@ _SIGNATURE = " Answer with a function answer(jaeger, window) that searches the w
                + _SIGNATURE)
 def _slowest(answer: Any, lab: Any) -> Outcome:
     return judge(answer, lab, lambda j, w: slowest_trace(_frame(j, w)), _same_trace,
-                 _live_traces)
+                 SERVICE, MAX_TRACES)
 
 
 @exercise("traces.top_self_time_operation",
@@ -211,7 +193,7 @@ def _slowest(answer: Any, lab: Any) -> Outcome:
                "trace_id and parent_id); then the 0.95 quantile per operation." + _SIGNATURE)
 def _top_self(answer: Any, lab: Any) -> Outcome:
     return judge(answer, lab, lambda j, w: str(top_self_time_operation(_frame(j, w)).index[0]),
-                 _same_name, _live_traces)
+                 _same_name, SERVICE, MAX_TRACES)
 
 
 @exercise("traces.inference_fraction",
@@ -220,7 +202,7 @@ def _top_self(answer: Any, lab: Any) -> Outcome:
                f"{ROOT!r} durations, over every trace in the window." + _SIGNATURE)
 def _inference_fraction(answer: Any, lab: Any) -> Outcome:
     return judge(answer, lab, lambda j, w: inference_fraction(_frame(j, w)),
-                 _near(0.02, 0.005), _live_traces)
+                 near(0.02, 0.005), SERVICE, MAX_TRACES)
 
 
 @exercise("traces.error_spans", title="The number of error spans in a window",
@@ -228,7 +210,7 @@ def _inference_fraction(answer: Any, lab: Any) -> Outcome:
                "count spans, not traces." + _SIGNATURE)
 def _error_spans(answer: Any, lab: Any) -> Outcome:
     return judge(answer, lab, lambda j, w: error_span_count(_frame(j, w)), _same_count,
-                 _live_traces)
+                 SERVICE, MAX_TRACES)
 
 
 @exercise("traces.ttft_p50_ms",
@@ -236,7 +218,7 @@ def _error_spans(answer: Any, lab: Any) -> Outcome:
           hint="Streaming inference spans carry a 'gen_ai.first_token' event (a Jaeger log) with "
                "the field gen_ai.server.time_to_first_token, in seconds." + _SIGNATURE)
 def _ttft_check(answer: Any, lab: Any) -> Outcome:
-    return judge(answer, lab, _ttft, _near(0.02, 0.05, " ms"), _live_traces)
+    return judge(answer, lab, _ttft, near(0.02, 0.05, " ms"), SERVICE, MAX_TRACES)
 
 
 @exercise("traces.trace_logs", title="A LogQL query for the log lines of the slowest trace",
