@@ -125,6 +125,9 @@ class ServiceClient(_Closing):
         except httpx.TransportError as exc:
             raise QueryError(f"cannot reach {self.service} at {self.url}{path}: "
                              f"{type(exc).__name__}: {exc}. {LAB_HINT}") from exc
+        except httpx.HTTPError as exc:  # an answer that cannot be read (bad encoding, ...)
+            raise QueryError(f"{self.service} at {self.url}{path} sent an answer httpx cannot "
+                             f"read: {type(exc).__name__}: {exc}") from exc
 
     def request(self, method: str, path: str, *, what: str = "", json_errors: bool = False,
                 **kwargs: Any) -> httpx.Response:

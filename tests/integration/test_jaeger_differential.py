@@ -269,6 +269,11 @@ def _searches(sent: Payloads) -> dict[str, dict[str, Any]]:
         "tags-null": {**base, "tags": "null"},
         "tags-not-an-object": {**base, "tags": "[1]"},
         "tags-number-value": {**base, "tags": '{"customer": 1}'},
+        "start-after-end": {**base, "start": str(now_us), "end": str(now_us - minute)},
+        "end-before-default-start": {**base, "end": "-5"},
+        "negative-start": {**base, "start": "-5"},
+        "negative-min-duration": {**base, "minDuration": "-5s", "tag": "customer:c1"},
+        "negative-max-duration": {**base, "maxDuration": "-1s"},
     }
 
 

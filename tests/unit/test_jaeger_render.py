@@ -332,3 +332,19 @@ def test_zero_duration_and_orphan_spans_carry_jaegers_warnings() -> None:
         "invalid parent span IDs=00000000000000ff; skipping clock skew adjustment"
     ]
     assert set(warnings.values()) == {None}
+
+
+def test_search_windows_and_durations_follow_the_labs_jaeger() -> None:
+    """start after end is Jaeger's 500; the default start is two days before now (not before
+    `end`); a negative start or minDuration finds nothing and a negative maxDuration bounds
+    nothing, as Badger's unsigned indexes behave."""
+    now = 10**16
+    with pytest.raises(QueryParamError, match="min start time is above max") as caught:
+        parse_trace_query({"service": ["a"], "end": ["-5"]}, now_us=now)
+    assert caught.value.status == 500
+    for params in ({"start": ["-5"]}, {"minDuration": ["-5s"]}):
+        query, _ = parse_trace_query({"service": ["a"], **params}, now_us=now)
+        assert query is not None and query.start_us == query.end_us == 2**63 - 1
+    query, _ = parse_trace_query({"service": ["a"], "maxDuration": ["-1s"]}, now_us=now)
+    assert query is not None and query.max_duration_us == 0
+    assert query.start_us == now - 2 * 24 * 3600 * 10**6

@@ -80,6 +80,16 @@ def test_timeout_says_how_long_and_what_to_do() -> None:
         client.send("GET", "/api/traces")
 
 
+def test_an_unreadable_answer_is_a_query_error() -> None:
+    """httpx failing to decode an answer is a QueryError naming the service, not httpx's own."""
+    def garbled(request: httpx.Request) -> httpx.Response:
+        raise httpx.DecodingError("bad gzip", request=request)
+    with ServiceClient("http://svc.test", service="Loki",
+                       transport=httpx.MockTransport(garbled)) as client, \
+            pytest.raises(QueryError, match=r"Loki at http://svc\.test/x sent an answer httpx"):
+        client.send("GET", "/x")
+
+
 def test_connection_refused_names_the_url_and_labkit_up() -> None:
     """Nothing listening: the error names the service, the URL and how to start the lab."""
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there

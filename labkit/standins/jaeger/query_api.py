@@ -79,7 +79,7 @@ def search(request: Request) -> Response:
     try:
         query, trace_ids = parse_trace_query(_params(request))
     except QueryParamError as exc:
-        return error_response(400, str(exc))
+        return error_response(exc.status, str(exc))
     errors = None
     if query is not None:
         trace_ids = _store(request).find_trace_ids(query)

@@ -40,7 +40,11 @@ class TraceQuery:
 
 
 class QueryParamError(ValueError):
-    """A query parameter could not be parsed; the message is what Jaeger's 400 would say."""
+    """A query the real Jaeger refuses; the message (and ``status``) are what it answers."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def parse_go_duration(text: str) -> int:
@@ -125,8 +129,8 @@ def parse_trace_query(
     end_us = now_us if end_us is None else end_us
     start_us = _time_param(params, "start")
     if start_us is None:
-        # Jaeger ignores `lookback` (its UI turns it into `start`): two days back from `end`.
-        start_us = max(INT64_MIN, end_us - DEFAULT_LOOKBACK_US)
+        # Jaeger ignores `lookback` (its UI turns it into `start`): two days back from now.
+        start_us = now_us - DEFAULT_LOOKBACK_US
     limit_text = _first(params, "limit")
     limit = parse_int64(limit_text, "limit", bits=32) if limit_text else None
     min_d, max_d = _duration_us(params, "minDuration"), _duration_us(params, "maxDuration")
@@ -137,6 +141,13 @@ def parse_trace_query(
         raise QueryParamError("'maxDuration' should be greater than 'minDuration'")
     if trace_ids:
         return None, trace_ids
+    if start_us > end_us:  # the store's refusal, a 500 in Jaeger
+        raise QueryParamError("min start time is above max", status=500)
+    if start_us < 0 or min_d < 0:
+        # The lab's Jaeger (Badger) indexes times and durations as unsigned 64-bit numbers:
+        # a negative start or minDuration lies beyond every span, a negative max bounds none.
+        start_us = end_us = INT64_MAX
+    max_d = max(max_d, 0)
     query = TraceQuery(
         service=service,
         start_us=start_us,
