@@ -23,7 +23,8 @@ __all__ = ["KERNEL_NAME", "SOLUTION_FILES", "KernelJail", "isolation_problem"]
 
 KERNEL_NAME = "labkit-graded"
 # What a student's kernel must never see, relative to the labkit package.
-SOLUTION_FILES = ("exercises/references.yaml", "incident/fixes.json")
+SOLUTION_FILES = ("exercises/references.yaml", "exercises/trace_solutions.py",
+                  "incident/fixes.json")
 # What a kernel needs from an instructor's checkout (everything else in it is hidden).
 REPO_KEEP = (".venv", "stack")
 
@@ -59,6 +60,13 @@ def _git_paths(repo: Path) -> list[Path]:
     return paths
 
 
+def _compiled_from(relative: Path) -> Path:
+    """The source a file stands for: ``x/__pycache__/m.cpython-311.pyc`` is ``x/m.py``."""
+    if relative.parent.name == "__pycache__" and relative.suffix == ".pyc":
+        return relative.parent.parent / (relative.name.split(".", 1)[0] + ".py")
+    return relative
+
+
 @dataclass
 class KernelJail:
     """Everything a graded kernel is started with; see :mod:`labkit.grading.jail`."""
@@ -87,7 +95,7 @@ class KernelJail:
             config = LabConfig.from_env()
             keep += [Path(p).resolve() for p in (sys.prefix, config.run_dir, config.cache_dir)]
         for path in self.package.rglob("*"):
-            if path.relative_to(self.package).as_posix() in SOLUTION_FILES:
+            if _compiled_from(path.relative_to(self.package)).as_posix() in SOLUTION_FILES:
                 hidden.append(path)
         keep = [k for k in keep if k.exists() and any(k.is_relative_to(h) for h in hidden)]
         return sorted({str(h) for h in hidden if h.exists()}), sorted({str(k) for k in keep})

@@ -77,6 +77,11 @@ try:
     print("REFERENCES", pathlib.Path(refs.__file__).with_name("references.yaml").read_text()[:40])
 except Exception as exc:
     print("REFERENCES UNREADABLE", type(exc).__name__)
+try:
+    import labkit.exercises.trace_solutions
+    print("TRACE SOLUTIONS IMPORTED")
+except Exception as exc:
+    print("TRACE SOLUTIONS UNREADABLE", type(exc).__name__)
 print("SOLUTION FILES SEEN", seen[:3])
 '''
 ATTACK_WRITE = f'''
@@ -256,6 +261,7 @@ def test_the_kernel_could_not_read_or_write_the_solutions(
     text = _printed(root / "out" / "executed" / "read_solutions.ipynb")
     assert "SOLUTION FILES SEEN []" in text
     assert "REFERENCES UNREADABLE" in text
+    assert "TRACE SOLUTIONS UNREADABLE" in text
     written = _printed(root / "out" / "executed" / "edit_files.ipynb")
     assert "WROTE" not in written and written.count("REFUSED") == 2, written
 

@@ -9,17 +9,17 @@ import pytest
 
 from labkit.exercises.core import evaluate
 from labkit.exercises.sets import traces
-from labkit.exercises.sets.traces import (
+from labkit.exercises.sets.traces import windowed
+from labkit.exercises.trace_answers import on_traces
+from labkit.exercises.trace_fixture import FIXTURE_ID
+from labkit.exercises.trace_solutions import (
     error_span_count,
     first_token_ms,
     inference_fraction,
     self_time_ms,
     slowest_trace,
     top_self_time_operation,
-    windowed,
 )
-from labkit.exercises.trace_answers import on_traces
-from labkit.exercises.trace_fixture import FIXTURE_ID
 from labkit.query.jaeger import traces_to_frame
 from tests.unit.exercise_helpers import cases
 
@@ -225,7 +225,7 @@ FUNCTION_TABLES: dict[str, list[Any]] = {
          "a-constant": lambda j, w: "0" * 31 + "1"}),
     "traces.top_self_time_operation": cases(
         [lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.quantile(0.95).idxmax(),
-         lambda j, w: str(traces.top_self_time_operation(_spans(j, w)).index[0])],
+         lambda j, w: str(top_self_time_operation(_spans(j, w)).index[0])],
         {"mean": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.mean().idxmax(),
          "median": lambda j, w: _self(_spans(j, w)).groupby("operation").self_ms.median()
          .idxmax(),
@@ -237,7 +237,7 @@ FUNCTION_TABLES: dict[str, list[Any]] = {
          "a-constant": lambda j, w: "chat_completion"}),
     "traces.inference_fraction": cases(
         [lambda j, w: _fraction(_spans(j, w)),
-         lambda j, w: traces.inference_fraction(_spans(j, w, tags={"otel.scope.name":
+         lambda j, w: inference_fraction(_spans(j, w, tags={"otel.scope.name":
                                                                     "labkit.gateway"}))],
         {"over-chat-completion": lambda j, w: _fraction(_spans(j, w), whole="chat_completion"),
          "mean-of-ratios": lambda j, w: _spans(j, w).pivot_table(

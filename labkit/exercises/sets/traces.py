@@ -25,13 +25,7 @@ from labkit.exercises.references import reference as logs_reference
 from labkit.exercises.trace_answers import FLUSH_S, judge, on_traces
 
 __all__ = [
-    "error_span_count",
-    "first_token_ms",
-    "inference_fraction",
     "on_traces",
-    "self_time_ms",
-    "slowest_trace",
-    "top_self_time_operation",
     "windowed",  # re-exported from core for older imports
 ]
 
@@ -80,60 +74,17 @@ def _recorded(check: Any) -> Any:
     return wrapped
 
 
+def _solved() -> Any:
+    """The reference computations, imported only when a check runs (never in a graded kernel)."""
+    from labkit.exercises import trace_solutions
+
+    return trace_solutions
+
+
 def _window_spans(lab: Any, start: float, end: float) -> pd.DataFrame:
     from labkit.query.jaeger import traces_to_frame
 
     return traces_to_frame(_window_traces(lab, start, end))
-
-
-# -- the reference computations (pure, unit-tested on frames) ---------------------------------
-
-def slowest_trace(spans: pd.DataFrame) -> str:
-    """The trace id whose server span (the whole request) lasted longest."""
-    roots = spans[(spans["operation"] == ROOT) & spans["parent_id"].isna()]
-    if roots.empty:
-        raise CheckFailed(f"no {ROOT!r} root span in the window")
-    return str(roots.loc[roots["duration_ms"].idxmax(), "trace_id"])
-
-
-def self_time_ms(spans: pd.DataFrame) -> pd.Series:
-    """Each span's duration minus its children's (the gateway's children never overlap)."""
-    children = spans.groupby(["trace_id", "parent_id"])["duration_ms"].sum()
-    keys = pd.MultiIndex.from_arrays([spans["trace_id"], spans["span_id"]])
-    covered = children.reindex(keys).fillna(0.0).to_numpy()
-    return pd.Series(spans["duration_ms"].to_numpy() - covered, index=spans.index,
-                     name="self_ms")
-
-
-def top_self_time_operation(spans: pd.DataFrame, q: float = 0.95) -> pd.Series:
-    """The q-quantile of self time per operation, highest first."""
-    frame = spans.assign(self_ms=self_time_ms(spans))
-    return frame.groupby("operation")["self_ms"].quantile(q).sort_values(ascending=False)
-
-
-def inference_fraction(spans: pd.DataFrame) -> float:
-    """Time in inference spans over the time of whole requests (server spans), all traces."""
-    total = spans.loc[(spans["operation"] == ROOT) & spans["parent_id"].isna(), "duration_ms"]
-    if total.sum() <= 0:
-        raise CheckFailed("no request time in the window")
-    return float(spans.loc[spans["operation"] == "inference", "duration_ms"].sum() / total.sum())
-
-
-def error_span_count(spans: pd.DataFrame) -> int:
-    """Spans whose status is ERROR."""
-    return int((spans["status"] == "error").sum())
-
-
-def first_token_ms(payload: Mapping[str, Any]) -> pd.Series:
-    """Time to first token (ms) of each streaming request, from its gen_ai.first_token event."""
-    out: dict[str, float] = {}
-    for trace in payload.get("data") or []:
-        for span in trace.get("spans") or []:
-            for log in span.get("logs") or []:
-                fields = {f["key"]: f["value"] for f in log.get("fields") or []}
-                if fields.get("event") == "gen_ai.first_token":
-                    out[span["traceID"]] = float(fields["gen_ai.server.time_to_first_token"]) * 1e3
-    return pd.Series(out, name="ttft_ms", dtype="float64")
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -170,8 +121,9 @@ def _same_count(mine: Any, want: int) -> Outcome:
 
 
 def _ttft(jaeger: Any, window: Mapping[str, float]) -> float:
-    ttft = first_token_ms(jaeger.fetch_traces(SERVICE, start=window["start"], end=window["end"],
-                                              limit=MAX_TRACES))
+    payload = jaeger.fetch_traces(SERVICE, start=window["start"], end=window["end"],
+                                  limit=MAX_TRACES)
+    ttft = _solved().first_token_ms(payload)
     return float(ttft.median()) if not ttft.empty else float("nan")
 
 
@@ -183,7 +135,7 @@ _SIGNATURE = " Answer with a function answer(jaeger, window) that searches the w
                "(mind find_traces' limit) and the trace_id of the largest duration_ms."
                + _SIGNATURE)
 def _slowest(answer: Any, lab: Any) -> Outcome:
-    return judge(answer, lab, lambda j, w: slowest_trace(_frame(j, w)), _same_trace,
+    return judge(answer, lab, lambda j, w: _solved().slowest_trace(_frame(j, w)), _same_trace,
                  SERVICE, MAX_TRACES)
 
 
@@ -192,8 +144,10 @@ def _slowest(answer: Any, lab: Any) -> Outcome:
           hint="Self time = a span's duration minus the durations of its children (group by "
                "trace_id and parent_id); then the 0.95 quantile per operation." + _SIGNATURE)
 def _top_self(answer: Any, lab: Any) -> Outcome:
-    return judge(answer, lab, lambda j, w: str(top_self_time_operation(_frame(j, w)).index[0]),
-                 _same_name, SERVICE, MAX_TRACES)
+    def top(jaeger: Any, window: Mapping[str, float]) -> str:
+        return str(_solved().top_self_time_operation(_frame(jaeger, window)).index[0])
+
+    return judge(answer, lab, top, _same_name, SERVICE, MAX_TRACES)
 
 
 @exercise("traces.inference_fraction",
@@ -201,7 +155,7 @@ def _top_self(answer: Any, lab: Any) -> Outcome:
           hint=f"Sum the durations of the 'inference' spans and divide by the sum of the "
                f"{ROOT!r} durations, over every trace in the window." + _SIGNATURE)
 def _inference_fraction(answer: Any, lab: Any) -> Outcome:
-    return judge(answer, lab, lambda j, w: inference_fraction(_frame(j, w)),
+    return judge(answer, lab, lambda j, w: _solved().inference_fraction(_frame(j, w)),
                  near(0.02, 0.005), SERVICE, MAX_TRACES)
 
 
@@ -209,7 +163,7 @@ def _inference_fraction(answer: Any, lab: Any) -> Outcome:
           hint="The span frame's status column says 'error' for spans with status ERROR; "
                "count spans, not traces." + _SIGNATURE)
 def _error_spans(answer: Any, lab: Any) -> Outcome:
-    return judge(answer, lab, lambda j, w: error_span_count(_frame(j, w)), _same_count,
+    return judge(answer, lab, lambda j, w: _solved().error_span_count(_frame(j, w)), _same_count,
                  SERVICE, MAX_TRACES)
 
 
@@ -229,7 +183,7 @@ def _trace_logs(answer: Any, lab: Any) -> Outcome:
     value, start, end = _unpack(answer)
     if not isinstance(value, str):
         raise CheckFailed("answer with a LogQL query string")
-    trace_id = slowest_trace(_window_spans(lab, start, end))
+    trace_id = _solved().slowest_trace(_window_spans(lab, start, end))
     reference = logs_reference("traces.trace_logs").replace("{trace_id}", trace_id)
     hermetic = judge_lines_on_fixture(value, reference, "trace_id", trace_id)
     if not hermetic.passed:
