@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from labkit.config import LabConfig, service_env_name
 from labkit.errors import ContainerEngineError, PortInUse
+from labkit.runtime.doctor import Checklist
 from labkit.runtime.process import check_port_free
 
 __all__ = ["run_docker_doctor"]
@@ -16,21 +17,14 @@ def run_docker_doctor(config: LabConfig) -> int:
     from labkit.runtime.docker import DockerRuntime
     from labkit.runtime.docker_recipes import recipe
 
-    problems = 0
-
-    def report(ok: bool, what: str, fix: str = "") -> None:
-        nonlocal problems
-        problems += not ok
-        print(f"  {'ok ' if ok else 'FIX'}  {what}" + ("" if ok else f"\n       -> {fix}"))
-
+    report = Checklist()
     print("labkit doctor (docker runtime)")
     runtime = DockerRuntime(config)
     try:
         version = runtime.engine.client.version().get("Version", "?")
     except ContainerEngineError as exc:
         report(False, "Docker engine", str(exc))
-        print(f"{problems} thing(s) to fix")
-        return 1
+        return report.verdict()
     report(True, f"Docker engine {version} at {config.docker_host or 'the default socket'}")
     running = runtime.running()
     for spec in runtime.specs():
@@ -54,5 +48,4 @@ def run_docker_doctor(config: LabConfig) -> int:
                 report(False, f"port {config.port(port)} busy for {spec.name}", str(exc))
     if running:
         print(f"  lab running: {', '.join(sorted(running))}")
-    print("all good" if not problems else f"{problems} thing(s) to fix")
-    return 0 if not problems else 1
+    return report.verdict()

@@ -49,17 +49,27 @@ def _report_service(spec: ServiceSpec, running: ServiceState | None,
               "`labkit install` downloads or builds it")
 
 
+class Checklist:
+    """``labkit doctor``'s lines: call it once per check; it counts what needs fixing."""
+
+    def __init__(self) -> None:
+        self.problems = 0
+
+    def __call__(self, ok: bool, what: str, fix: str = "") -> None:
+        self.problems += not ok
+        print(f"  {'ok ' if ok else 'FIX'}  {what}" + ("" if ok else f"\n       -> {fix}"))
+
+    def verdict(self) -> int:
+        """Print the summary line; the exit status (0 when nothing needs fixing)."""
+        print("all good" if not self.problems else f"{self.problems} thing(s) to fix")
+        return 0 if not self.problems else 1
+
+
 def run_doctor(config: LabConfig) -> int:
     """Print one line per check; return 0 when nothing needs fixing."""
     from labkit.runtime.model import default_model_path
 
-    problems = 0
-
-    def report(ok: bool, what: str, fix: str = "") -> None:
-        nonlocal problems
-        problems += not ok
-        print(f"  {'ok ' if ok else 'FIX'}  {what}" + ("" if ok else f"\n       -> {fix}"))
-
+    report = Checklist()
     print("labkit doctor")
     report(sys.version_info >= (3, 11), f"python {sys.version.split()[0]}",
            "labkit needs Python 3.11 or newer")
@@ -88,5 +98,4 @@ def run_doctor(config: LabConfig) -> int:
            "free some disk space: the lab needs about 1 GB")
     if running:
         print(f"  lab running: {', '.join(sorted(running))}")
-    print("all good" if not problems else f"{problems} thing(s) to fix")
-    return 0 if not problems else 1
+    return report.verdict()
