@@ -51,8 +51,9 @@ def _version_of(path: str, mtime: float, args: tuple[str, ...]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     text = (result.stdout + "\n" + result.stderr).strip()
-    try:  # jaeger prints JSON: {"gitVersion": "v2.13.0", ...}
-        version = json.loads(text).get("gitVersion", "")
+    try:  # jaeger prints JSON on stdout, {"gitVersion": "v2.13.0", ...}, and a log line
+        # naming its Go module's version (git-commit=v1.76.0) on stderr
+        version = json.loads(result.stdout.strip()).get("gitVersion", "")
         if version:
             return str(version).lstrip("v")
     except (ValueError, AttributeError):

@@ -47,6 +47,18 @@ def test_binary_version_reads_what_the_program_says(isolated: Path, name: str, o
     assert binary_version(_script(isolated / "bin" / name, output), name) == version
 
 
+def test_jaeger_version_is_its_json_not_the_module_version_it_logs(isolated: Path) -> None:
+    """The real jaeger also logs "git-commit=v1.76.0" (its Go module) on stderr: not its version."""
+    path = isolated / "bin" / "jaeger"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n"
+                    "printf '%s\\n' '2026/12/02 application version: git-commit=v1.76.0, "
+                    "git-version=v2.13.0, build-date=' >&2\n"
+                    "printf '%s\\n' '{\"gitCommit\":\"v1.76.0\",\"gitVersion\":\"v2.13.0\"}'\n")
+    path.chmod(0o755)
+    assert binary_version(path, "jaeger") == "2.13.0"
+
+
 def test_go_built_prometheus_is_reported_with_the_missing_ui(isolated: Path) -> None:
     """A Go-built prometheus reports its version, 'go build' and the no-UI note."""
     _script(go_dir(PINNED["prometheus"]) / "prometheus", "prometheus, version 3.16.0 (x)")
