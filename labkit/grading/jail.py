@@ -87,6 +87,9 @@ def _build_view(cfg: dict[str, Any]) -> None:
             _mount("tmpfs", mask, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=755")
         elif os.path.exists(mask):
             _mount("/dev/null", mask, None, MS_BIND)
+    # The private /tmp goes on before the package and what is kept are bound back, so that
+    # a checkout, venv or lab that lives under /tmp stays reachable (read-only) inside it.
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     target = cfg["package"]
     os.makedirs(target, exist_ok=True)
     _mount(f"/proc/self/fd/{package}", target, None, MS_BIND)
@@ -94,7 +97,7 @@ def _build_view(cfg: dict[str, Any]) -> None:
         os.makedirs(path, exist_ok=True)
         _mount(f"/proc/self/fd/{keep[path]}", path, None, MS_BIND | MS_REC)
     for point in _mount_points():
-        if point.startswith(_KEEP_RW):
+        if point.startswith(_KEEP_RW) or point == "/tmp":
             continue
         flags = os.statvfs(point).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
         try:
@@ -102,7 +105,6 @@ def _build_view(cfg: dict[str, Any]) -> None:
         except OSError:
             if point == "/":
                 raise
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     _minimal_dev(devices)
     for path in cfg["writable"]:
         os.makedirs(path, exist_ok=True)
