@@ -123,10 +123,11 @@ def _kind(panel: dict[str, Any], target: dict[str, Any]) -> str:
 
 
 class Clients:
-    """One Prometheus and one Loki client for a whole dashboard, closed at the end.
+    """The Prometheus and Loki clients of one dashboard preview, taken from the lab once.
 
-    ``lab.prometheus`` builds a new client on each access; a preview runs dozens of
-    queries, so it takes each client once and closes it when done.
+    They belong to the lab (:class:`labkit.Lab` keeps one client per service and closes
+    them itself), so :meth:`close` only forgets them: closing them here would close the
+    client a notebook holds as ``prom = lab.prometheus``.
     """
 
     def __init__(self, lab: Any) -> None:
@@ -139,10 +140,6 @@ class Clients:
         return self._made[kind]
 
     def close(self) -> None:
-        for client in self._made.values():
-            close = getattr(client, "close", None)
-            if callable(close):
-                close()
         self._made.clear()
 
     def __enter__(self) -> Clients:

@@ -21,6 +21,10 @@ class FakeClient:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def query_range(self, expr: str, start: float, end: float, step: str) -> pd.DataFrame:
         self.seen.append(expr)
@@ -103,6 +107,13 @@ def test_every_dashboard_renders_to_a_png(uid: str, tmp_path: Path) -> None:
 
     assert len(titles) == len(build_json(uid)["panels"])
     assert lab.prometheus.seen
+
+
+def test_rendering_leaves_the_labs_clients_open() -> None:
+    """A notebook holding ``prom = lab.prometheus`` can still query after a preview."""
+    lab = FakeLab()
+    render("llm-inference-service", lab, start=T0, end=T0 + 900)
+    assert lab.prometheus.seen and not lab.prometheus.closed and not lab.loki.closed
 
 
 def test_a_panel_with_no_data_shows_the_reason(tmp_path: Path) -> None:
