@@ -206,6 +206,7 @@ def evaluate(exercise_id: str, answer: Any, lab: Any = None) -> Verdict:
     if is_unanswered(answer):
         return Verdict(status="not attempted", detail="no answer yet: fill in the cell above",
                        **base)
+    owned = lab is None  # a connection made for this check alone: closed after it
     if lab is None:
         from labkit.lab import connect
 
@@ -216,6 +217,9 @@ def evaluate(exercise_id: str, answer: Any, lab: Any = None) -> Verdict:
         outcome = Outcome(False, str(exc), exc.evaluated_on)
     except Exception as exc:  # a broken answer must not break the notebook
         return Verdict(status="error", detail=f"{type(exc).__name__}: {exc}", **base)
+    finally:
+        if owned:
+            lab.close()
     return Verdict(status="passed" if outcome.passed else "failed", detail=outcome.detail,
                    points=ex.points if outcome.passed else 0.0,
                    evaluated_on=_jsonable(outcome.evaluated_on), **base)

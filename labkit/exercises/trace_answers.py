@@ -36,16 +36,23 @@ def _flushed(end: float) -> None:
 def on_traces(fn: Any, window: Mapping[str, float], lab: Any = None) -> dict[str, Any] | None:
     """Run ``fn(jaeger, window)`` on the fixed traces and on the live ``window``; the record
     a check judges. An unanswered exercise (``fn`` None) stays None."""
+    made: list[Any] = []  # a connection made here is closed once the answer is recorded
+
     def live() -> Any:
         nonlocal lab
         if lab is None:
             from labkit.lab import connect
 
             lab = connect()
+            made.append(lab)
         _flushed(float(window["end"]))
         return lab.jaeger
 
-    return function_answers.record_answer(fn, FIXTURE_ID, fixture_traces, live, window)
+    try:
+        return function_answers.record_answer(fn, FIXTURE_ID, fixture_traces, live, window)
+    finally:
+        for connection in made:
+            connection.close()
 
 
 def judge(answer: Any, lab: Any, reference: function_answers.Reference,

@@ -100,14 +100,15 @@ def on_usage(fn: Any, window: Mapping[str, float], lab: Any = None) -> dict[str,
             from labkit.lab import connect
 
             lab = connect()
+            opened.append(lab)
         opened.append(_live_store(lab))
         return opened[-1]
 
     try:
         return function_answers.record_answer(fn, FIXTURE_ID, usage_fixture, live, window)
     finally:
-        for store in opened:
-            store.close()
+        for opened_here in opened:  # the stores, and a connection made here
+            opened_here.close()
 
 
 def judge(answer: Any, lab: Any, reference: function_answers.Reference,

@@ -99,7 +99,10 @@ def _build_view(cfg: dict[str, Any]) -> None:
     for point in _mount_points():
         if point.startswith(_KEEP_RW) or point == "/tmp":
             continue
-        flags = os.statvfs(point).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        try:
+            flags = os.statvfs(point).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        except FileNotFoundError:  # a mount the private /tmp covers: out of reach already
+            continue
         try:
             _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
         except OSError:

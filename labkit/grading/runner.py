@@ -230,6 +230,7 @@ def grade(paths: Sequence[Path], out: Path, settings: GradeSettings,
     out.mkdir(parents=True, exist_ok=True)
     all_exercises()  # load every check (and its references) before any student code runs
     _preload_references()
+    owned = lab is None  # the grade's own connection to the lab: closed at the end
     if lab is None:
         from labkit.lab import connect
 
@@ -249,6 +250,8 @@ def grade(paths: Sequence[Path], out: Path, settings: GradeSettings,
     finally:
         pool.shutdown(wait=True)
         grader.close()
+        if owned:
+            lab.close()
     write_csv(rows, out / "grades.csv")
     if rows:
         write_summary_plot(rows, out / "summary.png")
