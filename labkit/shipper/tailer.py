@@ -11,7 +11,8 @@ rotation styles the lab meets:
 * copy and truncate (logrotate ``copytruncate``): the live file's first line
   changes (or it shrinks below the offset), so it is read again from byte 0;
   the copy has the same first line as what was already read, so it is read from
-  the offset already reached, never from the start.
+  the offset already reached, never from the start, even when it was first seen
+  empty or half-copied and the original was truncated meanwhile.
 
 Only complete lines are returned: a last line without its newline waits.
 """
@@ -33,6 +34,7 @@ log = logging.getLogger("labkit.shipper")
 
 _HEAD_PROBE = 4096  # most gateway lines fit; longer first lines are probed further
 _HEAD_MAX = 65536
+_HEADS_REMEMBERED = 256  # first lines whose offset outlives a truncation, for late copies
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class Tailer:
         self._states: dict[str, FileState] = {k: replace(v) for k, v in (states or {}).items()}
         self._fds: dict[str, int] = {}
         self._max_read = max_read
+        # How far the file starting with each first line was read, remembered past its
+        # truncation: a copy is made empty and then filled (logrotate, shutil.copyfile),
+        # and the original may be truncated before the copy shows its first line or its
+        # end, yet the copy must still skip what the original gave.
+        self._reached: dict[str, int] = {}
 
     def snapshot(self) -> dict[str, FileState]:
         """Positions after every line returned so far (for the positions file)."""
@@ -132,20 +139,13 @@ class Tailer:
     def _reconcile(self, matched: dict[str, str], sizes: dict[str, int],
                    heads: dict[str, str | None]) -> None:
         """Update states for renames, new files, copies and truncations."""
-        known_heads = {s.head: s.offset for s in self._states.values() if s.head is not None}
+        self._remember_offsets()
         for key in self._fds:
             state = self._states.get(key)
             path = matched.get(key, state.path if state else "?")
             head, size = heads[key], sizes[key]
             if state is None:
-                offset = min(known_heads.get(head, 0), size) if head is not None else 0
-                if offset:
-                    log.info("%s is a copy of a file already shipped to byte %d "
-                             "(copytruncate rotation): continuing there", path, offset)
-                else:
-                    log.info("tailing %s from the start", path)
-                self._states[key] = FileState(path=path, offset=offset, head=head)
-                continue
+                state = self._states[key] = FileState(path=path, offset=0, head=None)
             if path != state.path:
                 log.info("rotation detected: %s is now %s; finishing it from byte %d",
                          state.path, path, state.offset)
@@ -153,25 +153,36 @@ class Tailer:
             if (state.head is not None and head != state.head) or size < state.offset:
                 log.info("truncation detected on %s (copytruncate rotation): "
                          "reading it again from the start", path)
+                if head is not None and head == state.head:
+                    self._reached.pop(head, None)  # rewritten from the same first line
                 state.offset, state.head = 0, head
-            elif state.head is None:
-                state.head = head
+            elif state.head is None and head is not None:
+                state.head = head  # its first line is complete: is it a copy?
+                if self._reached.get(head, 0):
+                    log.info("%s is a copy of a file already shipped to byte %d "
+                             "(copytruncate rotation): continuing there",
+                             path, self._reached[head])
+                else:
+                    log.info("tailing %s from the start", path)
         self._sync_copies(sizes)
         for key in [k for k in self._states if k not in self._fds]:
             del self._states[key]  # in the positions file, but gone from disk
 
+    def _remember_offsets(self) -> None:
+        """Note how far each first line was read (the newest last, the oldest forgotten)."""
+        for state in self._states.values():
+            if state.head is not None:
+                reached = max(state.offset, self._reached.pop(state.head, 0))
+                self._reached[state.head] = reached
+        while len(self._reached) > _HEADS_REMEMBERED:
+            del self._reached[next(iter(self._reached))]
+
     def _sync_copies(self, sizes: dict[str, int]) -> None:
-        """Files with the same first line share content: skip what either one shipped."""
-        by_head: dict[str, list[str]] = {}
+        """Files with the same first line share content: skip what any of them shipped."""
+        self._remember_offsets()
         for key, state in self._states.items():
             if state.head is not None and key in self._fds:
-                by_head.setdefault(state.head, []).append(key)
-        for keys in by_head.values():
-            if len(keys) > 1:
-                reached = max(self._states[k].offset for k in keys)
-                for k in keys:
-                    s = self._states[k]
-                    s.offset = max(s.offset, min(reached, sizes[k]))
+                state.offset = max(state.offset, min(self._reached[state.head], sizes[key]))
 
     def _read_order(self) -> list[str]:
         """Oldest file first, so a rotated file is finished before its successor."""

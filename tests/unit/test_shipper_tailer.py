@@ -120,6 +120,30 @@ def test_copytruncate_neither_loses_nor_repeats(log: Path, poll_between: bool) -
     assert seen == ["b", "c"]
 
 
+@pytest.mark.parametrize("seen_at", [0, 1, 3], ids=["empty", "half-a-line", "two-lines"])
+def test_copy_seen_while_being_written_repeats_nothing(log: Path, seen_at: int) -> None:
+    """A copy polled before its copying ended still continues where the original stopped.
+
+    logrotate and shutil.copyfile create the copy empty and fill it; the live file
+    may be truncated before the tailer sees the copy's first line or its end.
+    """
+    write(log, "aa", "bb", "cc", "dd")
+    tailer = Tailer(f"{log}*")
+    assert drain(tailer) == ["aa", "bb", "cc", "dd"]
+    write(log, "ee")
+    content = log.read_bytes()
+    copy = log.with_name("gateway.log.1")
+    copy.write_bytes(content[:seen_at * 3 // 2] if seen_at == 1 else content[:seen_at * 3])
+    seen = drain(tailer)  # the live file gives "ee"; the copy is incomplete
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    assert drain(tailer) == []
+    copy.write_bytes(content)
+    write(log, "ff")
+    seen += drain(tailer)
+    assert seen == ["ee", "ff"]
+
+
 def test_truncation_to_a_longer_file_is_detected_by_its_first_line(log: Path) -> None:
     """A file truncated and refilled past the old offset is read again from the start."""
     write(log, "first")
