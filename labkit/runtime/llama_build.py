@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -140,6 +141,7 @@ def build_llama_server(
     log.write_text("")
     build = _Build(log, runner or _subprocess_runner, progress)
     jobs = jobs or os.cpu_count() or 1
+    t0 = time.monotonic()
     # The temp dir sits next to the target so the final rename stays on one filesystem.
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp_name:
         tmp = Path(tmp_name)
@@ -179,7 +181,7 @@ def build_llama_server(
         if not built.is_file():
             raise ProvisionError(f"the build finished but {built} is missing. Full log: {log}")
         install_binary(built, target)
-    progress(f"llama-server {version} cached at {target}")
+    progress(f"built llama-server {version} in {time.monotonic() - t0:.0f}s; cached at {target}")
     return target
 
 
