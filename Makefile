@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 JUPYTER_PORT ?= 8888
+# pytest-xdist workers for `make test` (0: one process)
+PYTEST_WORKERS ?= 3
 
 .PHONY: lab test setup install system-deps test-deps up down status unit integration notebooks lint bench clean compose
 
@@ -11,7 +13,7 @@ lab: install up  ## set up everything, start the stack, open JupyterLab on work/
 	$(BIN)/labkit lab --work work --notebooks notebooks --port $(JUPYTER_PORT)
 
 test: install test-deps  ## set up everything and run all tests (unit, integration, notebooks)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(PYTEST_WORKERS) --dist loadgroup
 
 setup: $(BIN)/labkit
 

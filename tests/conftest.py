@@ -12,7 +12,31 @@ import pytest
 # kernel's ephemeral range (32768 and up), where any client socket could take them first.
 # Read once, before the autouse fixture below clears LABKIT_*, so two test runs can sit
 # side by side. Other tests in tests/integration use offsets 11000 to 14000.
-TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
+#
+# Under pytest-xdist (`make test` runs three workers) each worker starts its own lab, WORKER_STEP
+# ports further per worker: a step that no difference of two lab ports equals, so no port of
+# one worker's lab is a port of another's, nor of the fixed offsets above
+# (tests/unit/test_test_ports.py checks that).
+BASE_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
+WORKER_STEP = 6
+FIXED_TEST_OFFSETS = (11000, 12000, 13000, 14500, 15500)  # test_stack.py, test_docker_runtime.py
+
+
+def worker_index() -> int:
+    """0 without xdist, else the worker's number (PYTEST_XDIST_WORKER is "gw0", "gw1", ...)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+TEST_PORT_OFFSET = BASE_PORT_OFFSET + WORKER_STEP * worker_index()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (--dist loadgroup): each module outside tests/notebooks runs on one
+    worker, so its module fixtures (a docker engine, a graded class, a real Jaeger) start
+    once; the notebook runs, most of the time, are dealt out one by one."""
+    for item in items:
+        if item.path.parent.name != "notebooks":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
