@@ -13,7 +13,7 @@ lab: install up  ## set up everything, start the stack, open JupyterLab on work/
 	$(BIN)/labkit lab --work work --notebooks notebooks --port $(JUPYTER_PORT)
 
 test: install test-deps  ## set up everything and run all tests (unit, integration, notebooks)
-	$(BIN)/python -m pytest -q --durations=25 -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q --durations=25 -n $(PYTEST_WORKERS)
 
 setup: $(BIN)/labkit
 

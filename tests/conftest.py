@@ -30,13 +30,20 @@ def worker_index() -> int:
 TEST_PORT_OFFSET = BASE_PORT_OFFSET + WORKER_STEP * worker_index()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (--dist loadgroup): each module outside tests/notebooks runs on one
-    worker, so its module fixtures (a docker engine, a graded class, a real Jaeger) start
-    once; the notebook runs, most of the time, are dealt out one by one."""
-    for item in items:
-        if item.path.parent.name != "notebooks":
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown to pytest without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under xdist: each module outside tests/notebooks runs whole on one worker, so its
+    module fixtures (a docker engine, a graded class, a real Jaeger) start once; the notebook
+    runs, most of the time, are dealt out one by one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleOrNotebookRun(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/notebooks/"):
+                return nodeid
+            return nodeid.split("::", 1)[0]
+
+    return ModuleOrNotebookRun(config, log)  # type: ignore[arg-type]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
