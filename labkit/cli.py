@@ -30,16 +30,17 @@ def _config(args: argparse.Namespace) -> LabConfig:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from labkit.runtime.install import install_with_llama_server
+    from labkit.runtime.install import install_all
+    from labkit.runtime.llama_build import ensure_llama_server
     from labkit.runtime.model import ensure_model
 
     cfg = _config(args)
-    _, llama_server = install_with_llama_server(from_source=args.from_source)
+    install_all(from_source=args.from_source)
     if getattr(args, "grafana", False):
         from labkit.runtime.grafana import ensure_grafana
 
         print(f"{'grafana':<14} {ensure_grafana()}")
-    print(f"{'llama-server':<14} {llama_server}")
+    print(f"{'llama-server':<14} {ensure_llama_server()}")
     model = ensure_model(cfg.model)
     print(f"{'model':<14} {model}")
     return 0

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from labkit.errors import LabError
-from labkit.runtime.llama_build import ensure_llama_server
 from labkit.runtime.origins import binary_version
 from labkit.runtime.provision import ensure_binary, locate
 from labkit.runtime.versions import pinned_for
 
-__all__ = ["OPTIONAL", "REQUIRED", "install_all", "install_with_llama_server"]
+__all__ = ["OPTIONAL", "REQUIRED", "install_all"]
 
 REQUIRED = ("prometheus", "promtool", "alertmanager", "amtool")
 # executable -> what the lab does without it
@@ -58,19 +55,3 @@ def install_all(*, from_source: bool = False, progress: Callable[[str], object] 
         progress(f"{name:<14} {binary_version(found.path, name):<12} {found.origin:<9} "
                  f"{seconds:6.1f}s  {found.path}")
     return timings
-
-
-def install_with_llama_server(*, from_source: bool = False,
-                              progress: Callable[[str], object] = print
-                              ) -> tuple[dict[str, float], Path]:
-    """``install_all()`` with the llama-server build (C++, minutes) running beside it.
-
-    On a new machine the Go builds wait on module downloads and single-threaded links, and
-    the C++ build on its download and configure step; side by side, each fills the other's
-    idle time. Returns the Go side's timings and llama-server's path; an error of either
-    is raised once both have finished (a build is never left half-done in the cache).
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-server-build") as pool:
-        llama = pool.submit(ensure_llama_server, progress=progress)
-        timings = install_all(from_source=from_source, progress=progress)
-        return timings, llama.result()
