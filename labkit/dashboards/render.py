@@ -86,7 +86,11 @@ def _time_series(ax: Any, panel: dict[str, Any], data: PanelData, unit: str) -> 
     if "max" in d:
         ax.set_ylim(top=d["max"])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, unit)))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    # Concise labels, but a tick between minutes reads 22:14:30, not a bare "30"
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
+        locator, formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]))
     ax.tick_params(labelsize=7)
     show = ((panel.get("options") or {}).get("legend") or {}).get("showLegend", True)
     if show and any(s.legend and not s.legend.startswith("_") for s in data.series):

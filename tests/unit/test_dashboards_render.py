@@ -121,3 +121,13 @@ def test_a_panel_with_no_data_shows_the_reason(tmp_path: Path) -> None:
     fig = render("gpu-dcgm", FakeLab(), start=T0, end=T0 + 900)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("no data for" in t and "DCGM_FI_DEV_GPU_UTIL" in t for t in texts)
+
+
+@pytest.mark.parametrize("minutes", [5, 30, 180])
+def test_time_axis_labels_are_distinct_on_short_and_long_windows(minutes: int) -> None:
+    """A 5-minute preview must not label its ticks 05:14, 05:14, 05:15, ..."""
+    fig = render("llm-inference-service", FakeLab(), start=T0, end=T0 + 60 * minutes)
+    fig.canvas.draw()
+    ax = next(a for a in fig.axes if a.get_title(loc="left").startswith("Request Rate"))
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
