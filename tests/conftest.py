@@ -34,7 +34,7 @@ TEST_PORT_OFFSET = BASE_PORT_OFFSET + WORKER_STEP * worker_index()
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under xdist: each module outside tests/notebooks runs whole on one worker, so its
     module fixtures (a docker engine, a graded class, a real Jaeger) start once; the notebook
-    runs, most of the time, are dealt out one by one."""
+    runs, which take most of the time, are dealt out one by one."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleOrNotebookRun(LoadScopeScheduling):

@@ -182,7 +182,8 @@ class Tailer:
         self._remember_offsets()
         for key, state in self._states.items():
             if state.head is not None and key in self._fds:
-                state.offset = max(state.offset, min(self._reached[state.head], sizes[key]))
+                reached = self._reached.get(state.head, 0)  # forgotten past 256 files
+                state.offset = max(state.offset, min(reached, sizes[key]))
 
     def _read_order(self) -> list[str]:
         """Oldest file first, so a rotated file is finished before its successor."""

@@ -171,3 +171,13 @@ def test_files_not_matching_the_glob_are_ignored(tmp_path: Path, log: Path) -> N
     write(log, "yes")
     write(tmp_path / "other.log", "no")
     assert drain(Tailer(os.fspath(tmp_path / "gateway.log*"))) == ["yes"]
+
+
+def test_hundreds_of_files_are_tailed_past_the_remembered_first_lines(tmp_path: Path) -> None:
+    """More files than first lines remembered (256): each is still read once, in full."""
+    for n in range(300):
+        write(tmp_path / f"app-{n:03d}.log", f"first {n}", f"second {n}")
+    tailer = Tailer(f"{tmp_path}/app-*.log")
+    seen = drain(tailer, max_lines=1000)
+    assert sorted(seen) == sorted(f"{w} {n}" for n in range(300) for w in ("first", "second"))
+    assert drain(tailer) == []
