@@ -11,7 +11,8 @@ import pytest
 # Ports of the test lab: away from a learner's own lab on the default ports, and below the
 # kernel's ephemeral range (32768 and up), where any client socket could take them first.
 # Read once, before the autouse fixture below clears LABKIT_*, so two test runs can sit
-# side by side. Other tests in tests/integration use offsets 11000 to 14000.
+# side by side. Other tests in tests/integration start their own labs at the fixed offsets
+# below.
 #
 # Under pytest-xdist (`make test` runs three workers) each worker starts its own lab, WORKER_STEP
 # ports further per worker: a step that no difference of two lab ports equals, so no port of
@@ -19,7 +20,14 @@ import pytest
 # (tests/unit/test_test_ports.py checks that).
 BASE_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
 WORKER_STEP = 6
-FIXED_TEST_OFFSETS = (11000, 12000, 13000, 14500, 15500)  # test_stack.py, test_docker_runtime.py
+DOWN_TEST_OFFSET = 11000  # test_stack.py, one lab each
+BUSY_PORT_TEST_OFFSET = 12000
+CRASH_TEST_OFFSET = 13000
+CONTEXT_MANAGER_TEST_OFFSET = 14500
+# test_docker_runtime.py: host ports of the docker labs (Jaeger's 16686 stays under 32768)
+DOCKER_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_DOCKER_PORT_OFFSET") or 15500)
+FIXED_TEST_OFFSETS = (DOWN_TEST_OFFSET, BUSY_PORT_TEST_OFFSET, CRASH_TEST_OFFSET,
+                      CONTEXT_MANAGER_TEST_OFFSET, DOCKER_PORT_OFFSET)
 
 
 def worker_index() -> int:

@@ -24,8 +24,12 @@ _BASE = ("timestamp", "value")
 
 def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
                 label_by: str | Sequence[str] | None = None, title: str | None = None,
-                scale: float = 1.0, ylabel: str | None = None) -> Axes:
+                scale: float = 1.0, ylabel: str | None = None, color: str | None = None) -> Axes:
     """Plot a tidy range frame (``Prometheus.query_range``): one line per label set.
+
+    Two measures on one time axis: ``plot_series(b, ax=plot_series(a).twinx(), color="C1")``.
+    (pandas' own ``frame.plot(x="timestamp", secondary_y=True)`` can hang when one series has
+    a gap and the other does not: it mixes period and date coordinates on one axis.)
 
     >>> plot_series(prom.query_range("rate(llm_requests_total[1m])"))  # doctest: +SKIP
     """
@@ -37,7 +41,9 @@ def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
     if title:
         ax.set_title(title)
     if ylabel:
-        ax.set_ylabel(ylabel)
+        label = ax.set_ylabel(ylabel)
+        if color:
+            label.set_color(color)
     if frame.empty:
         return no_data(ax, "generate some traffic, then run this cell again")
     names = [label_by] if isinstance(label_by, str) else list(
@@ -50,7 +56,8 @@ def plot_series(frame: pd.DataFrame, *, ax: Axes | None = None,
     for key, part in groups:
         part = part.sort_values("timestamp")
         times = part["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-        ax.plot(times, part["value"] * scale, label=series_label(key, names or ["value"]))
+        ax.plot(times, part["value"] * scale, label=series_label(key, names or ["value"]),
+                color=color)
     if names:
         ax.legend(loc="best", fontsize="small")
     time_axis(ax)

@@ -91,7 +91,9 @@ class ServiceClient(_Closing):
 
     ``service`` names it in messages ("Prometheus", "the gateway"); ``timeout_hint`` says
     what to do when it is slow. Connection failures are retried once (a service that is
-    restarting gets a second chance), HTTP errors never.
+    restarting gets a second chance), HTTP errors never. A closed client opens a new pool
+    when it is used again: ``prom = lab.prometheus`` keeps working after some later cell's
+    ``with lab.prometheus as p:`` block has closed the shared client.
     """
 
     def __init__(self, url: str, *, service: str, timeout: float = 10.0,
@@ -103,8 +105,12 @@ class ServiceClient(_Closing):
         self.service = service
         self.timeout = timeout
         self.timeout_hint = timeout_hint or f"try again, or a longer timeout= for {service}"
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, headers=headers,
-                                    transport=transport or httpx.HTTPTransport(retries=1))
+        self._headers, self._transport = headers, transport
+        self._client = self._open()
+
+    def _open(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=self.timeout, headers=self._headers,
+                            transport=self._transport or httpx.HTTPTransport(retries=1))
 
     def __repr__(self) -> str:
         return f"ServiceClient({self.url!r}, service={self.service!r})"
@@ -117,6 +123,8 @@ class ServiceClient(_Closing):
 
         Transport failures become :class:`QueryError`: the one place they are translated.
         """
+        if self._client.is_closed:
+            self._client = self._open()
         try:
             return self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:

@@ -26,12 +26,11 @@ from labkit.lab import Lab, connect
 from labkit.runtime.docker import DockerRuntime
 from labkit.runtime.docker_engine import LABELS, lab_id
 from labkit.testing import poll_until
+from tests.conftest import DOCKER_PORT_OFFSET
 
 pytestmark = pytest.mark.integration
 
-# Host ports of the docker test labs: away from the other integration tests (10000-14000)
-# and below the ephemeral range (the highest, Jaeger's 16686, stays under 32768).
-OFFSET = int(os.environ.get("LABKIT_TEST_DOCKER_PORT_OFFSET") or 15500)
+OFFSET = DOCKER_PORT_OFFSET  # host ports of the docker test labs, apart from every other lab
 REQUIRE = os.environ.get("LABKIT_REQUIRE_DOCKER") == "1"  # CI: a skip is a failure
 # Every catalog service the docker runtime runs here. Not Grafana: its official image cannot
 # be pulled here and Grafana is never built (AGPL); its spec is checked in the unit tests.

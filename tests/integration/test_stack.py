@@ -18,6 +18,12 @@ from labkit.runtime.local import LocalRuntime
 from labkit.runtime.process import is_alive
 from labkit.runtime.provision import find_binary
 from labkit.runtime.state import LabState
+from tests.conftest import (
+    BUSY_PORT_TEST_OFFSET,
+    CONTEXT_MANAGER_TEST_OFFSET,
+    CRASH_TEST_OFFSET,
+    DOWN_TEST_OFFSET,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +125,7 @@ def _free(port: int) -> bool:
 
 def test_down_leaves_no_process(tmp_path: Path) -> None:
     """`down` stops every process `up` started, children included, and frees the ports."""
-    config = LabConfig(run_dir=tmp_path, port_offset=11000)
+    config = LabConfig(run_dir=tmp_path, port_offset=DOWN_TEST_OFFSET)
     runtime = LocalRuntime(config)
     state = runtime.up(["llama-server", "gateway", "prometheus"], progress=lambda _: None)
     pids = [s.pid for s in state.services.values()]
@@ -132,7 +138,7 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
 
 def test_busy_port_fails_clearly_and_cleans_up(tmp_path: Path) -> None:
     """A busy gateway port names the service and port, and what started is stopped again."""
-    config = LabConfig(run_dir=tmp_path, port_offset=12000)
+    config = LabConfig(run_dir=tmp_path, port_offset=BUSY_PORT_TEST_OFFSET)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", config.port(8000)))
         sock.listen()
@@ -146,7 +152,7 @@ def test_service_crashing_at_start_shows_its_log(tmp_path: Path) -> None:
     """llama-server given a broken model fails with its exit and its own last log lines."""
     model = tmp_path / "broken.gguf"
     model.write_bytes(b"not a gguf file at all")
-    config = LabConfig(run_dir=tmp_path / "run", port_offset=13000, model=model,
+    config = LabConfig(run_dir=tmp_path / "run", port_offset=CRASH_TEST_OFFSET, model=model,
                        start_timeout=30)
     with pytest.raises(ServiceStartError, match=r"(?s)llama-server exited .*Last lines of"):
         LocalRuntime(config).up(["llama-server"], progress=lambda _: None)
@@ -173,7 +179,7 @@ def test_labkit_status_and_logs_commands(lab_env: Path, capsys: pytest.CaptureFi
 
 def test_lab_context_manager_stops_only_what_it_started(tmp_path: Path) -> None:
     """`with Lab()` stops the services it started, and leaves running what already ran."""
-    config = LabConfig(run_dir=tmp_path, port_offset=14500)
+    config = LabConfig(run_dir=tmp_path, port_offset=CONTEXT_MANAGER_TEST_OFFSET)
     runtime = LocalRuntime(config)
     runtime.up(["llama-server"], progress=lambda _: None)
     try:

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # the backend must be chosen before pyplot is imported
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -135,6 +136,27 @@ def test_plot_series_labels_lines_by_the_chosen_labels() -> None:
         plot_series(frame, label_by="pod")
     with pytest.raises(ValueError, match="query_range"):
         plot_series(pd.DataFrame({"x": [1]}))
+    plt.close("all")
+
+
+def test_two_measures_share_one_time_axis_when_one_has_gaps() -> None:
+    """CPU with a gap and a regular token rate draw on twin axes over the same minutes.
+
+    pandas' ``frame.plot(x="timestamp", secondary_y=True)`` hung on exactly this pair (notebook
+    04 timed out in CI): it put period ordinals and dates on one axis.
+    """
+    start = pd.Timestamp("2026-12-02 06:00", tz="UTC")
+    regular = pd.date_range(start, periods=60, freq="5s")
+    cpu = pd.DataFrame({"timestamp": regular.delete([5, 6, 40]), "value": 0.5})
+    tokens = pd.DataFrame({"timestamp": regular, "value": 12.0})
+    ax = plot_series(cpu, ylabel="CPU (cores)")
+    twin = plot_series(tokens, ax=ax.twinx(), ylabel="tokens/s", color="C1")
+    assert len(ax.get_lines()[0].get_xdata()) == 57
+    assert twin.get_lines()[0].get_color() == "C1"
+    assert twin.yaxis.label.get_color() == "C1"
+    left, right = (mdates.num2date(x) for x in ax.get_xlim())
+    assert left <= start and right >= regular[-1]
+    assert (right - left) < pd.Timedelta(minutes=10)  # dates, not period ordinals
     plt.close("all")
 
 

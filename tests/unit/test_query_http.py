@@ -107,3 +107,21 @@ def test_close_is_idempotent_and_reported() -> None:
     assert client.closed
     with pytest.raises(ValueError, match="Loki URL must start with http"):
         ServiceClient("svc.test", service="Loki")
+
+
+def test_a_closed_client_reopens_when_used_again() -> None:
+    """A client closed by someone else's ``with`` block still answers, with its own settings."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("x-scope-orgid", ""))
+        return httpx.Response(200, json={"status": "success"})
+
+    client = ServiceClient("http://svc.test", service="Loki", headers={"X-Scope-OrgID": "lab"},
+                           transport=httpx.MockTransport(handler))
+    with client:
+        pass
+    assert client.closed
+    assert client.json("GET", "/ready") == {"status": "success"}
+    assert not client.closed and seen == ["lab"]
+    client.close()
