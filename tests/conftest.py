@@ -16,7 +16,7 @@ import pytest
 #
 # Under pytest-xdist (`make test` runs three workers) each worker starts its own lab, WORKER_STEP
 # ports further per worker: a step that no difference of two lab ports equals, so no port of
-# one worker's lab is a port of another's, nor of the fixed offsets above
+# one worker's lab is a port of another's, nor of the fixed offsets below
 # (tests/unit/test_test_ports.py checks that).
 BASE_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET") or 10000)
 WORKER_STEP = 6

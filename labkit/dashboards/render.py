@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from matplotlib.ticker import FuncFormatter
@@ -29,6 +28,7 @@ from labkit.dashboards.queries import (
     variables,
 )
 from labkit.dashboards.units import format_value
+from labkit.plots.axes import time_axis
 
 __all__ = ["draw", "render"]
 
@@ -86,11 +86,7 @@ def _time_series(ax: Any, panel: dict[str, Any], data: PanelData, unit: str) -> 
     if "max" in d:
         ax.set_ylim(top=d["max"])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, unit)))
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    # Concise labels, but a tick between minutes reads 22:14:30, not a bare "30"
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
-        locator, formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]))
+    time_axis(ax, xlabel=None)  # Grafana's panels have no axis title
     ax.tick_params(labelsize=7)
     show = ((panel.get("options") or {}).get("legend") or {}).get("showLegend", True)
     if show and any(s.legend and not s.legend.startswith("_") for s in data.series):

@@ -39,12 +39,16 @@ def series_label(key: Any, names: Sequence[str]) -> str:
     return ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False))
 
 
-def time_axis(ax: Axes) -> None:
+def time_axis(ax: Axes, *, xlabel: str | None = "time (UTC)") -> None:
+    """Concise date ticks (22:14, 22:15, then the day when it changes); a tick between
+    minutes reads 22:14:30, not a bare "30"."""
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    formatter = mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
+        locator, formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"])
     ax.xaxis.set_major_formatter(formatter)
-    ax.set_xlabel("time (UTC)")
+    if xlabel:
+        ax.set_xlabel(xlabel)
 
 
 def naive_utc(value: object) -> pd.Timestamp:

@@ -187,3 +187,16 @@ def test_load_result_plot_of_failed_run_explains() -> None:
     fig = plot_load_result(load_result(ok=False))
     assert any("all 20 requests failed" in t.get_text() for t in fig.axes[0].texts)
     plt.close("all")
+
+
+@pytest.mark.parametrize("minutes", [2, 3, 30, 180])
+def test_time_labels_are_distinct_on_short_and_long_windows(minutes: int) -> None:
+    """The same time axis as the dashboard previews: no tick reads a bare "30" or repeats."""
+    times = pd.date_range("2026-12-02 06:00", periods=61, freq=f"{minutes}s", tz="UTC")
+    ax = plot_series(pd.DataFrame({"timestamp": times, "value": 1.0}))
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    assert all(":" in label for label in labels[1:]), labels
+    assert ax.get_xlabel() == "time (UTC)"
+    plt.close("all")
